@@ -27,3 +27,8 @@ fn stream_deframer_corpus() {
 fn esp_packet_corpus() {
     replay("esp_packet", iketcp_fuzz::esp_packet);
 }
+
+#[test]
+fn ike_message_corpus() {
+    replay("ike_message", iketcp_fuzz::ike_message);
+}

@@ -1,0 +1,421 @@
+//! The engine's whole boundary: IKE messages with their path, commands and time go in;
+//! messages to send, Child SA keys and events come out (RFC 7296 §2.6 routing by SPI,
+//! half-open accounting and cookies live here too).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use core::net::SocketAddr;
+
+use iketcp_crypto::{IkeKeys, Prf, Rng, prf};
+use iketcp_wire::ike::{ExchangeType, Flags, HeaderView, Message};
+use tracing::debug;
+
+use crate::config::{EndpointConfig, PeerConfig};
+use crate::error::ApiError;
+use crate::events::{IkeSaId, Output};
+use crate::ike_init::{self, Responder};
+use crate::ike_sa::{Cx, IkeSa, State, Task};
+use crate::path::Path;
+
+/// A read-only view of one IKE SA, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeSaInfo {
+    pub id: IkeSaId,
+    pub peer: Option<String>,
+    pub established: bool,
+    pub initiator: bool,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub path: Path,
+    pub children: Vec<ChildSaInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSaInfo {
+    pub name: String,
+    pub spi_in: u32,
+    pub spi_out: u32,
+}
+
+/// Exported IKE SA keys; see [`Endpoint::export_ike_keys`].
+#[derive(Debug, Clone)]
+pub struct IkeKeyExport {
+    pub spi_i: u64,
+    pub spi_r: u64,
+    /// Whether the exporting side is the original initiator.
+    pub original_initiator: bool,
+    pub keys: IkeKeys,
+}
+
+impl IkeKeyExport {
+    /// The line of Wireshark's `ikev2_decryption_table` for this IKE SA.
+    pub fn wireshark_row(&self) -> Result<String, iketcp_crypto::CryptoError> {
+        iketcp_crypto::wireshark::ikev2_decryption_row(
+            &self.spi_i.to_be_bytes(),
+            &self.spi_r.to_be_bytes(),
+            &self.keys,
+        )
+    }
+}
+
+/// The sans-IO IKEv2 engine.
+///
+/// Contract: after every `handle_*` call or command, drain [`Endpoint::poll_output`]
+/// until it returns `None`, then sleep until [`Endpoint::poll_timeout`] and call
+/// [`Endpoint::handle_timeout`]. `now` never goes backwards; an early timeout is a
+/// no-op. The engine reads no clock, opens no socket and takes randomness only from the
+/// [`Rng`] it was given.
+pub struct Endpoint {
+    config: EndpointConfig,
+    peers: Vec<PeerConfig>,
+    rng: Box<dyn Rng>,
+    sas: HashMap<u64, IkeSa>,
+    by_id: HashMap<IkeSaId, u64>,
+    /// Responder: (peer address, SPIi) of IKE_SA_INIT requests answered, to spot
+    /// retransmissions.
+    init_index: HashMap<(SocketAddr, u64), u64>,
+    local_spis: HashSet<u64>,
+    child_spis: HashSet<u32>,
+    out: VecDeque<Output>,
+    next_id: u64,
+    cookie_secret: Vec<u8>,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("peers", &self.peers.len())
+            .field("ike_sas", &self.sas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    pub fn new(config: EndpointConfig, peers: Vec<PeerConfig>, mut rng: Box<dyn Rng>) -> Self {
+        let mut cookie_secret = vec![0u8; 32];
+        let _ = rng.fill(&mut cookie_secret);
+        Self {
+            config,
+            peers,
+            rng,
+            sas: HashMap::new(),
+            by_id: HashMap::new(),
+            init_index: HashMap::new(),
+            local_spis: HashSet::new(),
+            child_spis: HashSet::new(),
+            out: VecDeque::new(),
+            next_id: 0,
+            cookie_secret,
+        }
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    pub fn peers(&self) -> &[PeerConfig] {
+        &self.peers
+    }
+
+    /// Runs `f` on one IKE SA with a context, then adopts new SAs and reaps dead ones.
+    fn run<R>(&mut self, now: Instant, local_spi: u64, f: impl FnOnce(&mut IkeSa, &mut Cx<'_>) -> R) -> Option<R> {
+        let mut new_sas = Vec::new();
+        let r = {
+            let sa = self.sas.get_mut(&local_spi)?;
+            let mut cx = Cx {
+                now,
+                config: &self.config,
+                peers: &self.peers,
+                rng: self.rng.as_mut(),
+                out: &mut self.out,
+                child_spis: &mut self.child_spis,
+                new_sas: &mut new_sas,
+                ike_spis: &self.local_spis,
+                next_id: &mut self.next_id,
+            };
+            f(sa, &mut cx)
+        };
+        self.adopt(new_sas);
+        self.reap(local_spi);
+        Some(r)
+    }
+
+    fn adopt(&mut self, new_sas: Vec<IkeSa>) {
+        for sa in new_sas {
+            let spi = sa.local_spi();
+            self.by_id.insert(sa.id, spi);
+            self.local_spis.insert(spi);
+            self.sas.insert(spi, sa);
+        }
+    }
+
+    fn reap(&mut self, local_spi: u64) {
+        if self.sas.get(&local_spi).is_some_and(|sa| sa.state == State::Dead)
+            && let Some(sa) = self.sas.remove(&local_spi)
+        {
+            self.by_id.remove(&sa.id);
+            self.local_spis.remove(&local_spi);
+            self.init_index.remove(&(sa.path.remote, sa.spi_i));
+            self.init_index.retain(|_, v| *v != local_spi);
+            for c in &sa.children {
+                self.child_spis.remove(&c.spi_in);
+            }
+        }
+    }
+
+    /// One IKE message (the non-ESP marker or stream framing already removed), with the
+    /// path it came on.
+    pub fn handle_message(&mut self, now: Instant, path: Path, message: &[u8]) {
+        let Ok(view) = HeaderView::new_checked(message) else {
+            debug!("dropped message from {}: not an IKEv2 header", path.remote);
+            return;
+        };
+        let msg = match Message::parse(message) {
+            Ok(m) => m,
+            Err(e) => {
+                // RFC 7296 §2.21.1: unauthenticated garbage is dropped, nothing else.
+                debug!("dropped malformed message from {}: {e}", path.remote);
+                return;
+            }
+        };
+        let flags = view.flags();
+        let response = flags.contains(Flags::RESPONSE);
+        let from_initiator = flags.contains(Flags::INITIATOR);
+        if view.exchange() == ExchangeType::IKE_SA_INIT && !response {
+            self.handle_init_request(now, path, message, msg);
+            return;
+        }
+        // The sender's role tells which SPI is ours.
+        let local = if from_initiator { view.spi_r() } else { view.spi_i() };
+        let (spi_i, spi_r) = (view.spi_i(), view.spi_r());
+        let handled = self.run(now, local, |sa, cx| {
+            let ours = sa.initiator != from_initiator
+                && sa.spi_i == spi_i
+                && (sa.spi_r == spi_r || (sa.spi_r == 0 && sa.state == State::InitSent));
+            if ours {
+                sa.handle(cx, path, message, msg);
+            }
+            ours
+        });
+        if handled != Some(true) {
+            debug!("dropped message from {}: no IKE SA {spi_i:016x}_i {spi_r:016x}_r", path.remote);
+        }
+    }
+
+    fn handle_init_request(&mut self, now: Instant, path: Path, raw: &[u8], msg: Message) {
+        let spi_i = msg.header.spi_i;
+        if msg.header.spi_r != 0 || msg.header.message_id != 0 || spi_i == 0 {
+            return;
+        }
+        if let Some(&local) = self.init_index.get(&(path.remote, spi_i)) {
+            // A retransmitted IKE_SA_INIT request: the half-open SA resends its response.
+            self.run(now, local, |sa, cx| sa.handle(cx, path, raw, msg));
+            return;
+        }
+        let half_open = self.sas.values().filter(|s| s.state == State::HalfOpen).count();
+        let cookie_needed = half_open >= self.config.cookie_threshold;
+        let secret = self.cookie_secret.clone();
+        let cookie = move |ni: &[u8], path: &Path, spi_i: u64| -> Vec<u8> {
+            // RFC 7296 §2.6: Hash(Ni | IPi | SPIi | secret); R-COOKIE-1: no port in it.
+            let ip = match path.remote.ip() {
+                core::net::IpAddr::V4(a) => a.octets().to_vec(),
+                core::net::IpAddr::V6(a) => a.octets().to_vec(),
+            };
+            let mut data = ni.to_vec();
+            data.extend(ip);
+            data.extend(spi_i.to_be_bytes());
+            prf(Prf::HmacSha256, &secret, &data).expose()[..16].to_vec()
+        };
+        self.next_id += 1;
+        let id = IkeSaId(self.next_id);
+        let mut new_sas = Vec::new();
+        let sa = {
+            let mut cx = Cx {
+                now,
+                config: &self.config,
+                peers: &self.peers,
+                rng: self.rng.as_mut(),
+                out: &mut self.out,
+                child_spis: &mut self.child_spis,
+                new_sas: &mut new_sas,
+                ike_spis: &self.local_spis,
+                next_id: &mut self.next_id,
+            };
+            let r = Responder {
+                id,
+                cookie_needed,
+                cookie: &cookie,
+                half_open_until: now + self.config.half_open_timeout,
+            };
+            ike_init::respond(&mut cx, r, path, raw, msg)
+        };
+        if let Some(sa) = sa {
+            let spi = sa.local_spi();
+            self.init_index.insert((path.remote, spi_i), spi);
+            new_sas.push(sa);
+        }
+        self.adopt(new_sas);
+    }
+
+    fn peer_index(&self, name: &str) -> Result<usize, ApiError> {
+        self.peers
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| ApiError::UnknownPeer(name.to_string()))
+    }
+
+    fn child_index(&self, peer: usize, child: &str) -> Result<usize, ApiError> {
+        self.peers[peer]
+            .children
+            .iter()
+            .position(|c| c.name == child)
+            .ok_or_else(|| ApiError::UnknownChild(child.to_string()))
+    }
+
+    /// Starts an IKE SA with a configured peer over UDP, from its configured addresses,
+    /// creating `child` with IKE_AUTH.
+    pub fn initiate(&mut self, now: Instant, peer: &str, child: Option<&str>) -> Result<IkeSaId, ApiError> {
+        let p = self.peer_index(peer)?;
+        let path = Path::udp(self.peers[p].local, self.peers[p].remote);
+        self.initiate_on(now, peer, child, path)
+    }
+
+    /// Starts an IKE SA on a given path (e.g. a stream the I/O layer opened).
+    pub fn initiate_on(&mut self, now: Instant, peer: &str, child: Option<&str>, path: Path) -> Result<IkeSaId, ApiError> {
+        let p = self.peer_index(peer)?;
+        let c = child.map(|c| self.child_index(p, c)).transpose()?;
+        self.next_id += 1;
+        let id = IkeSaId(self.next_id);
+        let mut new_sas = Vec::new();
+        let sa = {
+            let mut cx = Cx {
+                now,
+                config: &self.config,
+                peers: &self.peers,
+                rng: self.rng.as_mut(),
+                out: &mut self.out,
+                child_spis: &mut self.child_spis,
+                new_sas: &mut new_sas,
+                ike_spis: &self.local_spis,
+                next_id: &mut self.next_id,
+            };
+            IkeSa::initiate(&mut cx, id, p, path, c)?
+        };
+        new_sas.push(sa);
+        self.adopt(new_sas);
+        Ok(id)
+    }
+
+    fn task(&mut self, now: Instant, ike: IkeSaId, task: Task) -> Result<(), ApiError> {
+        let spi = *self.by_id.get(&ike).ok_or(ApiError::UnknownSa(ike))?;
+        self.run(now, spi, |sa, cx| {
+            if sa.state != State::Established {
+                return Err(ApiError::NotEstablished);
+            }
+            sa.enqueue(cx, task);
+            Ok(())
+        })
+        .unwrap_or(Err(ApiError::UnknownSa(ike)))
+    }
+
+    /// A new Child SA on an established IKE SA (CREATE_CHILD_SA).
+    pub fn create_child(&mut self, now: Instant, ike: IkeSaId, child: &str) -> Result<(), ApiError> {
+        let spi = *self.by_id.get(&ike).ok_or(ApiError::UnknownSa(ike))?;
+        let peer = self.sas.get(&spi).and_then(|s| s.peer).ok_or(ApiError::NotEstablished)?;
+        let cfg = self.child_index(peer, child)?;
+        self.task(now, ike, Task::CreateChild { cfg })
+    }
+
+    fn child_check(&self, ike: IkeSaId, spi_in: u32) -> Result<(), ApiError> {
+        let spi = self.by_id.get(&ike).ok_or(ApiError::UnknownSa(ike))?;
+        let ok = self.sas.get(spi).is_some_and(|s| s.children.iter().any(|c| c.spi_in == spi_in));
+        ok.then_some(()).ok_or(ApiError::UnknownChildSa(spi_in))
+    }
+
+    pub fn rekey_child(&mut self, now: Instant, ike: IkeSaId, spi_in: u32) -> Result<(), ApiError> {
+        self.child_check(ike, spi_in)?;
+        self.task(now, ike, Task::RekeyChild { spi_in })
+    }
+
+    pub fn delete_child(&mut self, now: Instant, ike: IkeSaId, spi_in: u32) -> Result<(), ApiError> {
+        self.child_check(ike, spi_in)?;
+        self.task(now, ike, Task::DeleteChild { spi_in })
+    }
+
+    pub fn rekey_ike(&mut self, now: Instant, ike: IkeSaId) -> Result<(), ApiError> {
+        self.task(now, ike, Task::RekeyIke)
+    }
+
+    /// Deletes the IKE SA and its Child SAs (INFORMATIONAL with DELETE).
+    pub fn terminate(&mut self, now: Instant, ike: IkeSaId) -> Result<(), ApiError> {
+        self.task(now, ike, Task::DeleteIke)
+    }
+
+    /// An immediate liveness check (RFC 7296 §2.4).
+    pub fn liveness(&mut self, now: Instant, ike: IkeSaId) -> Result<(), ApiError> {
+        self.task(now, ike, Task::Liveness)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.next_timeout().is_some_and(|t| t <= now))
+            .map(|(spi, _)| *spi)
+            .collect();
+        for spi in due {
+            self.run(now, spi, |sa, cx| sa.handle_timeout(cx));
+            // A half-open SA that timed out is marked dead without an event.
+            self.reap(spi);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas.values().filter_map(IkeSa::next_timeout).min()
+    }
+
+    /// The keys of an IKE SA, for decrypting captures (Wireshark's
+    /// `ikev2_decryption_table`). This hands out secrets: call it only when the operator
+    /// asked for key export.
+    pub fn export_ike_keys(&self, ike: IkeSaId) -> Option<IkeKeyExport> {
+        let sa = self.sas.get(self.by_id.get(&ike)?)?;
+        Some(IkeKeyExport {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            original_initiator: sa.initiator,
+            keys: sa.keys.as_ref()?.ike.clone(),
+        })
+    }
+
+    pub fn ike_sas(&self) -> Vec<IkeSaInfo> {
+        let mut v: Vec<IkeSaInfo> = self
+            .sas
+            .values()
+            .map(|sa| IkeSaInfo {
+                id: sa.id,
+                peer: sa.peer.and_then(|p| self.peers.get(p)).map(|p| p.name.clone()),
+                established: sa.state == State::Established,
+                initiator: sa.initiator,
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                path: sa.path,
+                children: sa
+                    .children
+                    .iter()
+                    .map(|c| ChildSaInfo {
+                        name: c.name.clone(),
+                        spi_in: c.spi_in,
+                        spi_out: c.spi_out,
+                    })
+                    .collect(),
+            })
+            .collect();
+        v.sort_by_key(|i| i.id);
+        v
+    }
+}

@@ -1,0 +1,146 @@
+//! What the engine hands out: messages to send, Child SA keys for the ESP engine, and
+//! events for the operator.
+
+use core::fmt;
+
+use iketcp_crypto::SecretBytes;
+use iketcp_wire::ike::{TrafficSelector, TransformId};
+
+use crate::config::Mode;
+use crate::path::{Path, StreamId};
+
+/// A handle on one IKE SA, stable across its life (a rekey makes a new one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IkeSaId(pub u64);
+
+impl fmt::Display for IkeSaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ike#{}", self.0)
+    }
+}
+
+/// One IKE message to send. `message` is the bare IKE message; the I/O layer adds the
+/// non-ESP marker where [`Path::needs_non_esp_marker`] says so, or the stream framing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub path: Path,
+    pub message: Vec<u8>,
+}
+
+/// Everything the ESP engine needs for one Child SA, both directions.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChildSaKeys {
+    pub ike: IkeSaId,
+    pub name: String,
+    /// The SPI we chose: inbound ESP carries it.
+    pub spi_in: u32,
+    /// The SPI the peer chose: outbound ESP carries it.
+    pub spi_out: u32,
+    pub encr: TransformId,
+    pub encr_key_bits: Option<u16>,
+    pub integ: Option<TransformId>,
+    pub esn: bool,
+    pub mode: Mode,
+    /// Encryption key (with salt for an AEAD) and integrity key, inbound.
+    pub encr_in: SecretBytes,
+    pub integ_in: SecretBytes,
+    pub encr_out: SecretBytes,
+    pub integ_out: SecretBytes,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Where ESP goes: UDP-encapsulated to this path's remote, or over its stream.
+    pub path: Path,
+    /// R-ESP-1: 1 when ESP runs over a stream.
+    pub replay_window: u32,
+}
+
+impl fmt::Debug for ChildSaKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSaKeys")
+            .field("ike", &self.ike)
+            .field("name", &self.name)
+            .field("spi_in", &format_args!("{:08x}", self.spi_in))
+            .field("spi_out", &format_args!("{:08x}", self.spi_out))
+            .field("encr", &self.encr)
+            .field("integ", &self.integ)
+            .field("esn", &self.esn)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an SA went away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// We deleted it (operator, or replaced by a rekey).
+    Local,
+    /// The peer sent a DELETE.
+    PeerDeleted,
+    /// No response to a request in time (R-RETX-1 over a stream; retransmissions
+    /// exhausted over UDP).
+    Timeout,
+    /// The peer refused: the error notify it sent (R-ERR-1).
+    PeerError(String),
+    /// The peer's message broke a rule; the notify we answered with, if any.
+    Protocol(String),
+    /// The authentication of the peer failed.
+    AuthFailed,
+    /// The hard lifetime passed before a rekey completed.
+    Expired,
+    /// Replaced by a rekeyed SA.
+    Rekeyed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    IkeUp {
+        ike: IkeSaId,
+        peer: String,
+        path: Path,
+    },
+    IkeDown {
+        ike: IkeSaId,
+        reason: DownReason,
+    },
+    IkeRekeyed {
+        old: IkeSaId,
+        new: IkeSaId,
+    },
+    ChildUp {
+        ike: IkeSaId,
+        name: String,
+        spi_in: u32,
+        spi_out: u32,
+    },
+    ChildDown {
+        ike: IkeSaId,
+        spi_in: u32,
+        reason: DownReason,
+    },
+    ChildRekeyed {
+        ike: IkeSaId,
+        old_spi_in: u32,
+        new_spi_in: u32,
+    },
+    /// A Child SA the peer or we asked for could not be made; the IKE SA stays.
+    ChildFailed {
+        ike: IkeSaId,
+        name: String,
+        reason: DownReason,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    Transmit(Transmit),
+    /// Install both directions of a Child SA in the ESP engine.
+    InstallChild(Box<ChildSaKeys>),
+    /// Remove both directions of a Child SA.
+    RemoveChild { spi_in: u32, spi_out: u32 },
+    /// Close a stream (e.g. after asking for a cookie over it, R-COOKIE-1).
+    CloseStream(StreamId),
+    Event(Event),
+}

@@ -1,0 +1,231 @@
+//! RFC 7296 §1.3.2 and §2.18: rekeying the IKE SA with CREATE_CHILD_SA.
+//!
+//! The new IKE SA takes over the Child SAs; its original initiator is whoever started
+//! the rekey, and its message IDs start from zero. The old IKE SA is deleted by the
+//! rekey's initiator once the new one stands.
+
+use iketcp_crypto::{ActiveKe, IkeKeys, KeGroup};
+use iketcp_wire::ike::{ExchangeType, Ke, Nonce, Payload, ProtocolId, Sa, TransformId};
+use tracing::info;
+
+use crate::error::ProtocolError;
+use crate::events::Event;
+use crate::ike_init::ike_algorithms;
+use crate::ike_sa::{Active, Cx, IkeSa, State, Task, error_notify};
+use crate::proposal::{self, Chosen};
+use crate::protect::Keys;
+
+const NONCE_LEN: usize = 32;
+
+pub(crate) struct IkeRekeyRequest {
+    pub spi: u64,
+    pub nonce: Vec<u8>,
+    pub ke: Box<dyn ActiveKe>,
+}
+
+fn find<T>(payloads: &[Payload], f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
+    payloads.iter().find_map(f)
+}
+
+impl IkeSa {
+    pub(crate) fn start_rekey_ike(&mut self, cx: &mut Cx<'_>) {
+        let Some(cfg) = self.peer_config(cx) else {
+            return;
+        };
+        // Keep the group in use: the peer accepted it once.
+        let group = self
+            .chosen
+            .as_ref()
+            .and_then(Chosen::ke_group)
+            .and_then(|g| KeGroup::from_iana(g.0));
+        let Some(Ok(ke)) = group.map(|g| g.start(cx.rng)) else {
+            return;
+        };
+        let spi = cx.new_ike_spi();
+        let nonce = cx.random_bytes(NONCE_LEN);
+        let payloads = vec![
+            Payload::Sa(Sa {
+                proposals: proposal::offer(&cfg.ike_proposals, ProtocolId::IKE, &spi.to_be_bytes(), false),
+            }),
+            Payload::Nonce(Nonce { data: nonce.clone() }),
+            Payload::Ke(Ke {
+                group: TransformId(ke.group().iana()),
+                data: ke.public_value().to_vec(),
+            }),
+        ];
+        self.send_request(
+            cx,
+            ExchangeType::CREATE_CHILD_SA,
+            payloads,
+            Active::RekeyIke(IkeRekeyRequest { spi, nonce, ke }),
+        );
+    }
+
+    /// Builds the IKE SA that replaces this one and moves the Child SAs to it.
+    fn successor(&mut self, cx: &mut Cx<'_>, initiator: bool, spi_i: u64, spi_r: u64, chosen: Chosen, keys: Keys, ni: Vec<u8>, nr: Vec<u8>) {
+        let id = cx.new_sa_id();
+        let mut new = IkeSa {
+            id,
+            peer: self.peer,
+            initiator,
+            spi_i,
+            spi_r,
+            state: State::Established,
+            path: self.path,
+            chosen: Some(chosen),
+            keys: Some(keys),
+            ni,
+            nr,
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            peer_fragmentation: self.peer_fragmentation,
+            next_mid: 0,
+            outstanding: None,
+            queue: Default::default(),
+            expected_mid: 0,
+            cached_response: None,
+            reassembly: None,
+            children: std::mem::take(&mut self.children),
+            rekey_at: None,
+            expire_at: None,
+            dpd_at: None,
+            half_open_until: None,
+            first_child: None,
+            announced: true,
+                superseded: false,
+        };
+        // Work queued on the old SA continues on the new one.
+        new.queue = std::mem::take(&mut self.queue);
+        new.established(cx);
+        info!(old = %self.id, new = %new.id, "IKE SA rekeyed");
+        cx.event(Event::IkeRekeyed { old: self.id, new: new.id });
+        self.superseded = true;
+        self.rekey_at = None;
+        self.dpd_at = None;
+        cx.new_sas.push(new);
+    }
+
+    pub(crate) fn process_rekey_ike_response(&mut self, cx: &mut Cx<'_>, req: IkeRekeyRequest, payloads: Vec<Payload>) {
+        let Some(cfg) = self.peer_config(cx) else {
+            return;
+        };
+        let sa = find(&payloads, |p| if let Payload::Sa(s) = p { Some(s) } else { None });
+        let nr = find(&payloads, |p| if let Payload::Nonce(n) = p { Some(n) } else { None });
+        let ke = find(&payloads, |p| if let Payload::Ke(k) = p { Some(k) } else { None });
+        let chosen = sa.and_then(|s| proposal::check_answer(&s.proposals, &cfg.ike_proposals, ProtocolId::IKE, false));
+        let (Some(chosen), Some(nr), Some(ke)) = (chosen, nr, ke) else {
+            info!(ike = %self.id, "IKE rekey refused or malformed; retrying later");
+            self.rekey_at = Some(cx.now + core::time::Duration::from_secs(30));
+            return;
+        };
+        let peer_spi = <[u8; 8]>::try_from(chosen.spi.as_slice()).map(u64::from_be_bytes);
+        let (Ok(peer_spi), Some(algs), Some(old)) = (peer_spi, ike_algorithms(&chosen), self.keys.as_ref()) else {
+            return;
+        };
+        if chosen.ke_group() != Some(ke.group) || ke.group.0 != req.ke.group().iana() {
+            return;
+        }
+        let Ok(shared) = req.ke.complete(&ke.data) else {
+            return;
+        };
+        let (prf, encr, integ) = algs;
+        // RFC 7296 §2.18: the rekey's initiator is the new SA's initiator.
+        let keys = IkeKeys::derive_rekey(
+            old.ike.prf,
+            &old.ike.sk_d,
+            prf,
+            encr,
+            integ,
+            shared.expose(),
+            &req.nonce,
+            &nr.data,
+            &req.spi.to_be_bytes(),
+            &peer_spi.to_be_bytes(),
+        )
+        .ok()
+        .and_then(|k| Keys::new(k, true).ok());
+        let Some(keys) = keys else {
+            return;
+        };
+        self.successor(cx, true, req.spi, peer_spi, chosen, keys, req.nonce, nr.data.clone());
+        self.queue.clear();
+        self.enqueue(cx, Task::DeleteIke);
+    }
+
+    pub(crate) fn process_rekey_ike_request(&mut self, cx: &mut Cx<'_>, mid: u32, payloads: Vec<Payload>) {
+        let reply_err = |sa: &mut IkeSa, cx: &mut Cx<'_>, e: ProtocolError| {
+            sa.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, vec![error_notify(&e)]);
+        };
+        let Some(cfg) = self.peer_config(cx) else {
+            return;
+        };
+        let sa = find(&payloads, |p| if let Payload::Sa(s) = p { Some(s) } else { None });
+        let ni = find(&payloads, |p| if let Payload::Nonce(n) = p { Some(n) } else { None });
+        let ke = find(&payloads, |p| if let Payload::Ke(k) = p { Some(k) } else { None });
+        let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) else {
+            reply_err(self, cx, ProtocolError::InvalidSyntax);
+            return;
+        };
+        let Some(chosen) = proposal::select(&sa.proposals, &cfg.ike_proposals, ProtocolId::IKE, false) else {
+            reply_err(self, cx, ProtocolError::NoProposalChosen);
+            return;
+        };
+        let (Some(group), Some((prf, encr, integ))) = (chosen.ke_group(), ike_algorithms(&chosen)) else {
+            reply_err(self, cx, ProtocolError::NoProposalChosen);
+            return;
+        };
+        if ke.group != group {
+            reply_err(self, cx, ProtocolError::InvalidKe(group.0));
+            return;
+        }
+        let Ok(peer_spi) = <[u8; 8]>::try_from(chosen.spi.as_slice()).map(u64::from_be_bytes) else {
+            reply_err(self, cx, ProtocolError::InvalidSyntax);
+            return;
+        };
+        let Some(Ok(ours)) = KeGroup::from_iana(group.0).map(|g| g.start(cx.rng)) else {
+            reply_err(self, cx, ProtocolError::NoProposalChosen);
+            return;
+        };
+        let our_ke = Payload::Ke(Ke {
+            group,
+            data: ours.public_value().to_vec(),
+        });
+        let Ok(shared) = ours.complete(&ke.data) else {
+            reply_err(self, cx, ProtocolError::InvalidSyntax);
+            return;
+        };
+        let Some(old) = self.keys.as_ref() else {
+            return;
+        };
+        let spi = cx.new_ike_spi();
+        let nr = cx.random_bytes(NONCE_LEN);
+        let keys = IkeKeys::derive_rekey(
+            old.ike.prf,
+            &old.ike.sk_d,
+            prf,
+            encr,
+            integ,
+            shared.expose(),
+            &ni.data,
+            &nr,
+            &peer_spi.to_be_bytes(),
+            &spi.to_be_bytes(),
+        )
+        .ok()
+        .and_then(|k| Keys::new(k, false).ok());
+        let Some(keys) = keys else {
+            reply_err(self, cx, ProtocolError::TemporaryFailure);
+            return;
+        };
+        let resp = vec![
+            Payload::Sa(Sa {
+                proposals: vec![chosen.to_wire(spi.to_be_bytes().to_vec())],
+            }),
+            Payload::Nonce(Nonce { data: nr.clone() }),
+            our_ke,
+        ];
+        self.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, resp);
+        let ni = ni.data.clone();
+        self.successor(cx, false, peer_spi, spi, chosen, keys, ni, nr);
+    }
+}

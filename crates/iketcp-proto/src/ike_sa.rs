@@ -1,0 +1,654 @@
+//! One IKE SA: its keys, its Child SAs, and the RFC 7296 §2.1–2.3 machinery of message
+//! IDs, the window of one outstanding request, retransmission and cached responses.
+//!
+//! Each exchange's own logic lives in its module (`ike_init`, `ike_auth`, `child`,
+//! `ike_rekey`, `informational`), as `impl IkeSa` blocks; this module only moves
+//! messages and decides what a transport changes (RFC 9329 §7: no retransmission over a
+//! stream, R-RETX-1; cached responses are resent on any transport, R-RETX-3).
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Instant;
+
+use iketcp_crypto::Rng;
+use iketcp_wire::ike::{ExchangeType, Flags, Header, IKEV2_VERSION, Message, Notify, Payload, PayloadType};
+use tracing::{debug, info};
+
+use crate::child::{ChildRequest, ChildSa};
+use crate::config::{EndpointConfig, PeerConfig};
+use crate::error::{Drop, ProtocolError};
+use crate::events::{DownReason, Event, IkeSaId, Output, Transmit};
+use crate::ike_auth::AuthRequest;
+use crate::ike_init::InitRequest;
+use crate::ike_rekey::IkeRekeyRequest;
+use crate::path::Path;
+use crate::proposal::Chosen;
+use crate::protect::{self, Keys, Opened, Reassembly};
+
+/// What an exchange handler needs from the endpoint.
+pub(crate) struct Cx<'a> {
+    pub now: Instant,
+    pub config: &'a EndpointConfig,
+    pub peers: &'a [PeerConfig],
+    pub rng: &'a mut dyn Rng,
+    pub out: &'a mut VecDeque<Output>,
+    /// Inbound Child SA SPIs in use across the endpoint.
+    pub child_spis: &'a mut HashSet<u32>,
+    /// IKE SAs created while handling this input (an IKE rekey), for the endpoint to adopt.
+    pub new_sas: &'a mut Vec<IkeSa>,
+    /// Local IKE SPIs in use across the endpoint.
+    pub ike_spis: &'a HashSet<u64>,
+    pub next_id: &'a mut u64,
+}
+
+impl Cx<'_> {
+    pub fn random_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        // A failing system RNG leaves zeros, which every caller refuses as an SPI.
+        let _ = self.rng.fill(&mut b);
+        u32::from_be_bytes(b)
+    }
+
+    pub fn random_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        let _ = self.rng.fill(&mut b);
+        u64::from_be_bytes(b)
+    }
+
+    pub fn random_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut b = vec![0u8; n];
+        let _ = self.rng.fill(&mut b);
+        b
+    }
+
+    /// A fresh inbound ESP SPI: non-zero, above the reserved 1–255 (RFC 4303 §2.1) and
+    /// unused.
+    pub fn new_child_spi(&mut self) -> u32 {
+        loop {
+            let spi = self.random_u32();
+            if spi > 255 && self.child_spis.insert(spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// A fresh local IKE SPI: non-zero and unused.
+    pub fn new_ike_spi(&mut self) -> u64 {
+        loop {
+            let spi = self.random_u64();
+            if spi != 0 && !self.ike_spis.contains(&spi) && !self.new_sas.iter().any(|s| s.local_spi() == spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// Random jitter below `max`.
+    pub fn jitter(&mut self, max: core::time::Duration) -> core::time::Duration {
+        let r = self.random_u32();
+        max.mul_f64(f64::from(r) / f64::from(u32::MAX))
+    }
+
+    pub fn new_sa_id(&mut self) -> IkeSaId {
+        *self.next_id += 1;
+        IkeSaId(*self.next_id)
+    }
+
+    pub fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Initiator: IKE_SA_INIT sent.
+    InitSent,
+    /// Responder: IKE_SA_INIT answered, IKE_AUTH awaited.
+    HalfOpen,
+    /// Initiator: IKE_AUTH sent.
+    AuthSent,
+    Established,
+    /// Gone; the endpoint removes it.
+    Dead,
+}
+
+/// Work the initiator side queues while a request is outstanding (window of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Task {
+    CreateChild { cfg: usize },
+    RekeyChild { spi_in: u32 },
+    RekeyIke,
+    DeleteChild { spi_in: u32 },
+    DeleteIke,
+    Liveness,
+}
+
+/// The request we wait on an answer for.
+pub(crate) enum Active {
+    Init(InitRequest),
+    Auth(AuthRequest),
+    Child(ChildRequest),
+    RekeyIke(IkeRekeyRequest),
+    DeleteChild { spis_in: Vec<u32> },
+    DeleteIke,
+    Liveness,
+}
+
+pub(crate) struct Outstanding {
+    pub message_id: u32,
+    pub active: Active,
+    pub packets: Vec<Vec<u8>>,
+    pub retransmits: u32,
+    /// Next retransmission; never set over a stream (R-RETX-1).
+    pub next_send: Option<Instant>,
+    pub deadline: Instant,
+    /// An unauthenticated error notify received over UDP, kept in case the exchange
+    /// times out (RFC 7296 §2.21.1: it may be forged, so it does not end the exchange).
+    pub seen_error: Option<String>,
+}
+
+pub(crate) struct IkeSa {
+    pub id: IkeSaId,
+    /// Index of the peer configuration; a responder learns it from IKE_AUTH.
+    pub peer: Option<usize>,
+    /// Whether we are the original initiator of this IKE SA (the I flag).
+    pub initiator: bool,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub state: State,
+    pub path: Path,
+    pub chosen: Option<Chosen>,
+    pub keys: Option<Keys>,
+    /// Nonces and IKE_SA_INIT messages, kept for the AUTH payloads.
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    pub peer_fragmentation: bool,
+    pub next_mid: u32,
+    pub outstanding: Option<Outstanding>,
+    pub queue: VecDeque<Task>,
+    pub expected_mid: u32,
+    pub cached_response: Option<(u32, Vec<Vec<u8>>)>,
+    pub reassembly: Option<Reassembly>,
+    pub children: Vec<ChildSa>,
+    pub rekey_at: Option<Instant>,
+    pub expire_at: Option<Instant>,
+    pub dpd_at: Option<Instant>,
+    pub half_open_until: Option<Instant>,
+    /// The Child SA config IKE_AUTH creates (initiator).
+    pub first_child: Option<usize>,
+    /// Set once the SA has announced itself up (so Down follows only Up).
+    pub announced: bool,
+    /// Replaced by a rekeyed IKE SA; its deletion is the end of a rekey.
+    pub superseded: bool,
+}
+
+impl IkeSa {
+    pub fn local_spi(&self) -> u64 {
+        if self.initiator { self.spi_i } else { self.spi_r }
+    }
+
+    pub fn peer_config<'a>(&self, cx: &Cx<'a>) -> Option<&'a PeerConfig> {
+        self.peer.and_then(|i| cx.peers.get(i))
+    }
+
+    pub fn header(&self, exchange: ExchangeType, response: bool, message_id: u32) -> Header {
+        let mut flags = Flags(0);
+        if self.initiator {
+            flags |= Flags::INITIATOR;
+        }
+        if response {
+            flags |= Flags::RESPONSE;
+        }
+        Header {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            next_payload: PayloadType::NONE,
+            version: IKEV2_VERSION,
+            exchange,
+            flags,
+            message_id,
+            length: 0,
+        }
+    }
+
+    /// The fragment size to use for a message on the current path: RFC 7383 fragments
+    /// only over UDP and only when the peer announced support (R-FRAG-1).
+    fn fragment_size(&self, cx: &Cx<'_>) -> Option<usize> {
+        let ours = self.peer_config(cx).is_none_or(|p| p.fragmentation);
+        (ours && self.peer_fragmentation && !self.path.is_stream()).then_some(cx.config.fragment_size)
+    }
+
+    /// Encrypts and sends a request, and waits for its response.
+    pub fn send_request(&mut self, cx: &mut Cx<'_>, exchange: ExchangeType, payloads: Vec<Payload>, active: Active) {
+        let mid = self.next_mid;
+        let header = self.header(exchange, false, mid);
+        let frag = self.fragment_size(cx);
+        let Some(keys) = self.keys.as_mut() else {
+            return;
+        };
+        let packets = match protect::seal(header, &payloads, &mut keys.send, cx.rng, frag) {
+            Ok(p) => p,
+            Err(e) => {
+                debug!(ike = %self.id, "cannot build {exchange} request: {e}");
+                return;
+            }
+        };
+        self.next_mid = self.next_mid.wrapping_add(1);
+        self.transmit_request(cx, mid, packets, active);
+    }
+
+    /// Sends the packets of request `mid` and arms its timers.
+    pub fn transmit_request(&mut self, cx: &mut Cx<'_>, mid: u32, packets: Vec<Vec<u8>>, active: Active) {
+        for p in &packets {
+            self.transmit(cx, p.clone());
+        }
+        let (next_send, deadline) = if self.path.is_stream() {
+            // R-RETX-1: TCP retransmits for us; we only give up after a while.
+            (None, cx.now + cx.config.stream_response_timeout())
+        } else {
+            (Some(cx.now + cx.config.retransmit.wait(0)), cx.now + cx.config.retransmit.total())
+        };
+        self.outstanding = Some(Outstanding {
+            message_id: mid,
+            active,
+            packets,
+            retransmits: 0,
+            next_send,
+            deadline,
+            seen_error: None,
+        });
+    }
+
+    pub fn transmit(&self, cx: &mut Cx<'_>, message: Vec<u8>) {
+        cx.out.push_back(Output::Transmit(Transmit {
+            path: self.path,
+            message,
+        }));
+    }
+
+    /// Encrypts and sends a response to request `mid`, caching it for retransmitted
+    /// requests (R-RETX-3).
+    pub fn send_response(&mut self, cx: &mut Cx<'_>, exchange: ExchangeType, mid: u32, payloads: Vec<Payload>) {
+        let header = self.header(exchange, true, mid);
+        let frag = self.fragment_size(cx);
+        let Some(keys) = self.keys.as_mut() else {
+            return;
+        };
+        match protect::seal(header, &payloads, &mut keys.send, cx.rng, frag) {
+            Ok(packets) => {
+                for p in &packets {
+                    self.transmit(cx, p.clone());
+                }
+                self.cached_response = Some((mid, packets));
+            }
+            Err(e) => debug!(ike = %self.id, "cannot build {exchange} response: {e}"),
+        }
+    }
+
+    /// Starts the next queued task if the window is free.
+    pub fn kick(&mut self, cx: &mut Cx<'_>) {
+        while self.outstanding.is_none() && self.state == State::Established {
+            let Some(task) = self.queue.pop_front() else {
+                return;
+            };
+            match task {
+                Task::CreateChild { cfg } => self.start_create_child(cx, cfg, None),
+                Task::RekeyChild { spi_in } => {
+                    if let Some(cfg) = self.children.iter().find(|c| c.spi_in == spi_in).map(|c| c.cfg) {
+                        self.start_create_child(cx, cfg, Some(spi_in));
+                    }
+                }
+                Task::RekeyIke => self.start_rekey_ike(cx),
+                Task::DeleteChild { spi_in } => self.start_delete_child(cx, vec![spi_in]),
+                Task::DeleteIke => self.start_delete_ike(cx),
+                Task::Liveness => self.start_liveness(cx),
+            }
+        }
+    }
+
+    pub fn enqueue(&mut self, cx: &mut Cx<'_>, task: Task) {
+        if !self.queue.contains(&task) {
+            self.queue.push_back(task);
+        }
+        self.kick(cx);
+    }
+
+    /// A message for this SA arrived (its header already routed it here).
+    pub fn handle(&mut self, cx: &mut Cx<'_>, path: Path, raw: &[u8], msg: Message) {
+        if msg.header.flags.contains(Flags::RESPONSE) {
+            self.handle_response(cx, path, raw, msg);
+        } else {
+            self.handle_request(cx, path, raw, msg);
+        }
+        self.kick(cx);
+    }
+
+    fn handle_response(&mut self, cx: &mut Cx<'_>, path: Path, raw: &[u8], msg: Message) {
+        let mid = msg.header.message_id;
+        let Some(out) = self.outstanding.as_ref() else {
+            debug!(ike = %self.id, mid, "dropped: {}", Drop::UnexpectedResponse);
+            return;
+        };
+        if out.message_id != mid {
+            debug!(ike = %self.id, "dropped: {}", Drop::MessageId { got: mid, expected: out.message_id });
+            return;
+        }
+        if msg.header.exchange == ExchangeType::IKE_SA_INIT {
+            self.process_init_response(cx, path, raw, msg);
+            return;
+        }
+        let Some(payloads) = self.open(cx, raw, &msg) else {
+            return;
+        };
+        self.heard_from_peer(cx);
+        let Some(out) = self.outstanding.take() else {
+            return;
+        };
+        debug!(ike = %self.id, "received {} response {mid} [ {} ]", msg.header.exchange, summary(&payloads));
+        match out.active {
+            Active::Init(_) => {}
+            Active::Auth(req) => self.process_auth_response(cx, req, payloads),
+            Active::Child(req) => self.process_child_response(cx, req, payloads),
+            Active::RekeyIke(req) => self.process_rekey_ike_response(cx, req, payloads),
+            Active::DeleteChild { spis_in } => self.process_delete_child_response(cx, spis_in, payloads),
+            Active::DeleteIke => self.die(cx, DownReason::Local),
+            Active::Liveness => {}
+        }
+    }
+
+    fn handle_request(&mut self, cx: &mut Cx<'_>, path: Path, raw: &[u8], msg: Message) {
+        let mid = msg.header.message_id;
+        if let Some((cached_mid, packets)) = &self.cached_response
+            && *cached_mid == mid
+        {
+            // R-RETX-3: a repeated request gets the cached response, on whatever path it
+            // came (over a stream the request may come on a new connection).
+            debug!(ike = %self.id, mid, "retransmitted request, resending response");
+            let packets = packets.clone();
+            let p = Path { ..path };
+            for m in packets {
+                cx.out.push_back(Output::Transmit(Transmit { path: p, message: m }));
+            }
+            return;
+        }
+        if mid != self.expected_mid {
+            debug!(ike = %self.id, "dropped: {}", Drop::MessageId { got: mid, expected: self.expected_mid });
+            return;
+        }
+        if self.state == State::HalfOpen && msg.header.exchange != ExchangeType::IKE_AUTH {
+            debug!(ike = %self.id, "dropped {}: {}", msg.header.exchange, Drop::UnexpectedExchange);
+            return;
+        }
+        let Some(payloads) = self.open(cx, raw, &msg) else {
+            return;
+        };
+        // RFC 7296 §2.23: once authenticated, a request from a new address or port
+        // (the move to 4500, or a NAT rebinding) moves where we send.
+        if path != self.path && !path.is_stream() && !self.path.is_stream() {
+            info!(ike = %self.id, "peer moved to {path}");
+            self.path = path;
+            self.update_child_paths(cx);
+        }
+        self.heard_from_peer(cx);
+        self.expected_mid = self.expected_mid.wrapping_add(1);
+        debug!(ike = %self.id, "received {} request {mid} [ {} ]", msg.header.exchange, summary(&payloads));
+        if let Some(t) = payloads.iter().find_map(|p| match p {
+            Payload::Unknown { ty, critical: true, .. } => Some(ty.0),
+            _ => None,
+        }) {
+            // RFC 7296 §2.5: an unknown payload with the critical bit set rejects the
+            // whole message.
+            let err = ProtocolError::UnsupportedCriticalPayload(t);
+            self.send_response(cx, msg.header.exchange, mid, vec![error_notify(&err)]);
+            return;
+        }
+        match msg.header.exchange {
+            ExchangeType::IKE_AUTH => self.process_auth_request(cx, mid, payloads),
+            ExchangeType::CREATE_CHILD_SA => self.process_create_child_request(cx, mid, payloads),
+            ExchangeType::INFORMATIONAL => self.process_informational_request(cx, mid, payloads),
+            other => {
+                debug!(ike = %self.id, "unsupported exchange {other}");
+                self.send_response(cx, other, mid, vec![error_notify(&ProtocolError::InvalidSyntax)]);
+            }
+        }
+    }
+
+    /// Decrypts a protected message, reassembling fragments. `None` means dropped or
+    /// waiting for more fragments.
+    fn open(&mut self, cx: &mut Cx<'_>, raw: &[u8], msg: &Message) -> Option<Vec<Payload>> {
+        let keys = self.keys.as_ref()?;
+        let mid = msg.header.message_id;
+        match protect::open(raw, msg, &keys.recv) {
+            Ok(Opened::Whole(p)) => Some(p),
+            Ok(Opened::Fragment { number, total, first_payload, plaintext }) => {
+                // R-FRAG-1: fragments are reassembled whatever the transport.
+                let fresh = match &self.reassembly {
+                    Some(r) => r.message_id != mid || r.total() != total,
+                    None => true,
+                };
+                if fresh {
+                    match Reassembly::new(mid, total, cx.config.max_fragments) {
+                        Ok(r) => self.reassembly = Some(r),
+                        Err(e) => {
+                            debug!(ike = %self.id, "dropped fragment: {e}");
+                            return None;
+                        }
+                    }
+                }
+                let r = self.reassembly.as_mut()?;
+                match r.add(number, first_payload, plaintext) {
+                    Ok(Some(p)) => {
+                        self.reassembly = None;
+                        Some(p)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        self.reassembly = None;
+                        self.syntax_error(cx, msg, e);
+                        None
+                    }
+                }
+            }
+            Err(Drop::SyntaxAuthenticated(e)) => {
+                self.syntax_error(cx, msg, Drop::SyntaxAuthenticated(e));
+                None
+            }
+            Err(e) => {
+                // RFC 7296 §2.21.2: unauthenticated garbage changes nothing.
+                debug!(ike = %self.id, "dropped {}: {e}", msg.header.exchange);
+                None
+            }
+        }
+    }
+
+    /// R-CONN-8: a syntax error in an authenticated message gets INVALID_SYNTAX and
+    /// tears the IKE SA down; the transport stays.
+    fn syntax_error(&mut self, cx: &mut Cx<'_>, msg: &Message, e: Drop) {
+        info!(ike = %self.id, "syntax error in authenticated {}: {e}", msg.header.exchange);
+        if !msg.header.flags.contains(Flags::RESPONSE) {
+            let mid = msg.header.message_id;
+            if mid == self.expected_mid {
+                self.expected_mid = self.expected_mid.wrapping_add(1);
+            }
+            self.send_response(
+                cx,
+                msg.header.exchange,
+                mid,
+                vec![error_notify(&ProtocolError::InvalidSyntax)],
+            );
+        } else {
+            // A response cannot be answered: tell the peer in a fresh INFORMATIONAL
+            // (RFC 7296 §2.21.3), then go.
+            let mid = self.next_mid;
+            self.next_mid = self.next_mid.wrapping_add(1);
+            let header = self.header(ExchangeType::INFORMATIONAL, false, mid);
+            if let Some(keys) = self.keys.as_mut()
+                && let Ok(packets) = protect::seal(
+                    header,
+                    &[error_notify(&ProtocolError::InvalidSyntax)],
+                    &mut keys.send,
+                    cx.rng,
+                    None,
+                )
+            {
+                for p in packets {
+                    self.transmit(cx, p);
+                }
+            }
+        }
+        self.die(cx, DownReason::Protocol("INVALID_SYNTAX".into()));
+    }
+
+    fn heard_from_peer(&mut self, cx: &mut Cx<'_>) {
+        if let Some(d) = self.peer_config(cx).and_then(|p| p.dpd) {
+            self.dpd_at = Some(cx.now + d);
+        }
+    }
+
+    /// Ends this IKE SA and its Child SAs, telling the ESP engine and the operator.
+    pub fn die(&mut self, cx: &mut Cx<'_>, reason: DownReason) {
+        if self.state == State::Dead {
+            return;
+        }
+        for c in self.children.drain(..) {
+            cx.child_spis.remove(&c.spi_in);
+            cx.out.push_back(Output::RemoveChild {
+                spi_in: c.spi_in,
+                spi_out: c.spi_out,
+            });
+            cx.event(Event::ChildDown {
+                ike: self.id,
+                spi_in: c.spi_in,
+                reason: reason.clone(),
+            });
+        }
+        info!(ike = %self.id, "IKE SA down: {reason:?}");
+        self.state = State::Dead;
+        self.outstanding = None;
+        self.queue.clear();
+        cx.event(Event::IkeDown { ike: self.id, reason });
+    }
+
+    /// The earliest instant this SA needs `handle_timeout`.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut at = |i: Option<Instant>| {
+            if let Some(i) = i {
+                t = Some(t.map_or(i, |t| t.min(i)));
+            }
+        };
+        if let Some(o) = &self.outstanding {
+            at(o.next_send);
+            at(Some(o.deadline));
+        }
+        at(self.rekey_at);
+        at(self.expire_at);
+        at(self.dpd_at);
+        at(self.half_open_until);
+        for c in &self.children {
+            at(c.rekey_at);
+            at(c.expire_at);
+        }
+        t
+    }
+
+    pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
+        let now = cx.now;
+        if self.half_open_until.is_some_and(|t| t <= now) {
+            self.half_open_until = None;
+            debug!(ike = %self.id, "half-open IKE SA timed out");
+            self.state = State::Dead;
+            return;
+        }
+        if self.expire_at.is_some_and(|t| t <= now) {
+            self.expire_at = None;
+            self.die(cx, DownReason::Expired);
+            return;
+        }
+        let mut failed = None;
+        if let Some(o) = self.outstanding.as_mut() {
+            if o.deadline <= now {
+                failed = Some(o.seen_error.clone());
+            } else if let Some(t) = o.next_send
+                && t <= now
+            {
+                o.retransmits += 1;
+                let n = o.retransmits;
+                o.next_send = (n <= cx.config.retransmit.tries).then(|| now + cx.config.retransmit.wait(n));
+                debug!(ike = %self.id, mid = o.message_id, "retransmit {n}");
+                let packets = o.packets.clone();
+                for p in packets {
+                    self.transmit(cx, p);
+                }
+            }
+        }
+        if let Some(seen) = failed {
+            let reason = seen.map_or(DownReason::Timeout, DownReason::PeerError);
+            info!(ike = %self.id, "no response in time");
+            self.die(cx, reason);
+            return;
+        }
+        if self.state != State::Established {
+            return;
+        }
+        if self.rekey_at.is_some_and(|t| t <= now) {
+            self.rekey_at = None;
+            self.enqueue(cx, Task::RekeyIke);
+        }
+        if self.dpd_at.is_some_and(|t| t <= now) {
+            self.dpd_at = None;
+            // R-DPD-1: liveness is an IKE INFORMATIONAL exchange, on every transport.
+            self.enqueue(cx, Task::Liveness);
+        }
+        let mut expired = Vec::new();
+        let mut rekey = Vec::new();
+        for c in &mut self.children {
+            if c.expire_at.is_some_and(|t| t <= now) {
+                c.expire_at = None;
+                expired.push(c.spi_in);
+            } else if c.rekey_at.is_some_and(|t| t <= now) {
+                c.rekey_at = None;
+                rekey.push(c.spi_in);
+            }
+        }
+        for spi_in in rekey {
+            self.enqueue(cx, Task::RekeyChild { spi_in });
+        }
+        for spi_in in expired {
+            self.remove_child(cx, spi_in, DownReason::Expired);
+            self.enqueue(cx, Task::DeleteChild { spi_in });
+        }
+        self.kick(cx);
+    }
+
+    pub fn established(&mut self, cx: &mut Cx<'_>) {
+        self.state = State::Established;
+        self.half_open_until = None;
+        if let Some(p) = self.peer_config(cx) {
+            let lt = p.ike_lifetime;
+            let dpd = p.dpd;
+            let name = p.name.clone();
+            let jitter = cx.jitter(lt.jitter);
+            self.rekey_at = Some(cx.now + lt.rekey.saturating_sub(jitter));
+            self.expire_at = Some(cx.now + lt.hard);
+            self.dpd_at = dpd.map(|d| cx.now + d);
+            if !self.announced {
+                self.announced = true;
+                info!(ike = %self.id, "IKE SA established with {name} on {}", self.path);
+                cx.event(Event::IkeUp {
+                    ike: self.id,
+                    peer: name,
+                    path: self.path,
+                });
+            }
+        }
+    }
+}
+
+pub(crate) fn error_notify(e: &ProtocolError) -> Payload {
+    Payload::Notify(Notify::new(e.notify(), e.data()))
+}
+
+pub(crate) fn summary(payloads: &[Payload]) -> String {
+    payloads.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+}

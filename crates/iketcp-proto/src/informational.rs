@@ -1,0 +1,72 @@
+//! RFC 7296 §1.4: the INFORMATIONAL exchange: deleting SAs (§1.4.1) and liveness checks
+//! (§2.4).
+//!
+//! R-DPD-1: liveness is this exchange and nothing else; a TCP or TLS keepalive proves
+//! only that the connection is up, not that the peer's IKE SA is.
+
+use iketcp_wire::ike::{Delete, ExchangeType, Payload, ProtocolId};
+use tracing::{debug, info};
+
+use crate::events::DownReason;
+use crate::ike_sa::{Active, Cx, IkeSa};
+
+impl IkeSa {
+    pub(crate) fn start_delete_child(&mut self, cx: &mut Cx<'_>, spis_in: Vec<u32>) {
+        let payloads = vec![Payload::Delete(Delete::child(ProtocolId::ESP, &spis_in))];
+        self.send_request(cx, ExchangeType::INFORMATIONAL, payloads, Active::DeleteChild { spis_in });
+    }
+
+    pub(crate) fn start_delete_ike(&mut self, cx: &mut Cx<'_>) {
+        self.send_request(cx, ExchangeType::INFORMATIONAL, vec![Payload::Delete(Delete::ike())], Active::DeleteIke);
+    }
+
+    pub(crate) fn start_liveness(&mut self, cx: &mut Cx<'_>) {
+        debug!(ike = %self.id, "liveness check");
+        self.send_request(cx, ExchangeType::INFORMATIONAL, vec![], Active::Liveness);
+    }
+
+    pub(crate) fn process_delete_child_response(&mut self, cx: &mut Cx<'_>, spis_in: Vec<u32>, _payloads: Vec<Payload>) {
+        // RFC 7296 §1.4.1: the response's Delete lists the peer's inbound SPIs of the same
+        // pairs; ours are gone either way.
+        for spi in spis_in {
+            self.remove_child(cx, spi, DownReason::Local);
+        }
+    }
+
+    pub(crate) fn process_informational_request(&mut self, cx: &mut Cx<'_>, mid: u32, payloads: Vec<Payload>) {
+        let mut ours = Vec::new();
+        let mut delete_ike = false;
+        for p in &payloads {
+            if let Payload::Delete(d) = p {
+                match d.protocol_id {
+                    ProtocolId::IKE => delete_ike = true,
+                    ProtocolId::ESP => {
+                        for spi in d.spis_u32() {
+                            // Their inbound SPI is our outbound one.
+                            if let Some(c) = self.children.iter().find(|c| c.spi_out == spi) {
+                                ours.push(c.spi_in);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if delete_ike {
+            info!(ike = %self.id, "peer deleted the IKE SA");
+            self.send_response(cx, ExchangeType::INFORMATIONAL, mid, vec![]);
+            let reason = if self.superseded { DownReason::Rekeyed } else { DownReason::PeerDeleted };
+            self.die(cx, reason);
+            return;
+        }
+        let resp = if ours.is_empty() {
+            vec![]
+        } else {
+            vec![Payload::Delete(Delete::child(ProtocolId::ESP, &ours))]
+        };
+        self.send_response(cx, ExchangeType::INFORMATIONAL, mid, resp);
+        for spi in ours {
+            self.remove_child(cx, spi, DownReason::PeerDeleted);
+        }
+    }
+}

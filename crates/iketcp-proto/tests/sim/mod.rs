@@ -1,0 +1,379 @@
+//! A deterministic world for two engines: a virtual clock and a simulated link that
+//! drops, duplicates, delays and reorders datagrams, or carries a stream that keeps
+//! order and can break. Everything is seeded, so a failing seed replays exactly.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use iketcp_crypto::{DeterministicRng, SecretBytes};
+use iketcp_proto::proposal::ProposalSpec;
+use iketcp_proto::{
+    AuthConfig, ChildConfig, ChildSaKeys, EndpointConfig, Endpoint, Event, Lifetime, Mode, Output, Path, PeerConfig,
+    StreamId, Transport,
+};
+use iketcp_wire::ike::{Id, IdType, Message};
+
+pub const A: usize = 0;
+pub const B: usize = 1;
+
+/// A small xorshift generator for link decisions (the engines have their own RNGs).
+#[derive(Debug, Clone)]
+pub struct LinkRng(u64);
+
+impl LinkRng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Netem {
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub loss: f64,
+    pub dup: f64,
+}
+
+/// A message in flight.
+#[derive(Debug, Clone)]
+pub struct Flight {
+    pub to: usize,
+    pub path: Path,
+    pub bytes: Vec<u8>,
+}
+
+pub struct Side {
+    pub ep: Endpoint,
+    pub events: Vec<(Duration, Event)>,
+    pub installed: HashMap<u32, ChildSaKeys>,
+    pub sent: Vec<(Duration, Path, Vec<u8>)>,
+    pub closed_streams: Vec<StreamId>,
+}
+
+pub struct World {
+    pub base: Instant,
+    pub now: Duration,
+    pub sides: [Side; 2],
+    pub netem: Netem,
+    pub rng: LinkRng,
+    /// Delivery time → messages, in send order within one instant.
+    pub queue: BTreeMap<(Duration, u64), Flight>,
+    seq: u64,
+    /// Messages matching this are held back instead of delivered.
+    pub hold: Option<Box<dyn FnMut(&Flight) -> bool>>,
+    pub held: Vec<Flight>,
+    /// A broken stream delivers nothing (until the test repairs it).
+    pub stream_broken: bool,
+    pub trace: Vec<String>,
+}
+
+pub fn id(s: &str) -> Id {
+    Id {
+        id_type: if s.contains('@') { IdType::RFC822_ADDR } else { IdType::FQDN },
+        data: s.as_bytes().to_vec(),
+    }
+}
+
+pub fn net(s: &str) -> iketcp_wire::ike::TrafficSelector {
+    let (a, p) = s.split_once('/').unwrap();
+    iketcp_proto::ts::subnet(a.parse().unwrap(), p.parse().unwrap())
+}
+
+pub fn child(name: &str, local: &str, remote: &str, esp: Vec<ProposalSpec>) -> ChildConfig {
+    ChildConfig {
+        name: name.into(),
+        local_ts: vec![net(local)],
+        remote_ts: vec![net(remote)],
+        esp_proposals: esp,
+        mode: Mode::Tunnel,
+        lifetime: Lifetime::CHILD_DEFAULT,
+        replay_window: 64,
+    }
+}
+
+/// Peer configs for a and b, mirror images, PSK, strongSwan's first proposal.
+pub fn pair_configs() -> (PeerConfig, PeerConfig) {
+    use iketcp_proto::config::suites::*;
+    let psk = AuthConfig::Psk(SecretBytes::from_slice(b"iketcp-sim-0123456789abcdef"));
+    let ike = vec![ike_aes128gcm16_prfsha256_ecp256(), ike_aes256_sha256_modp2048()];
+    let esp = vec![esp_aes128gcm16(Some(iketcp_wire::ike::TransformId::KE_ECP_256))];
+    let a = PeerConfig {
+        name: "b".into(),
+        remote: "10.0.0.2:500".parse().unwrap(),
+        local: "10.0.0.1:500".parse().unwrap(),
+        local_id: id("a@sim.test"),
+        remote_id: id("b@sim.test"),
+        auth: psk.clone(),
+        ike_proposals: ike.clone(),
+        children: vec![child("net", "10.1.0.0/24", "10.2.0.0/24", esp.clone())],
+        ike_lifetime: Lifetime::IKE_DEFAULT,
+        dpd: None,
+        fragmentation: true,
+    };
+    let b = PeerConfig {
+        name: "a".into(),
+        remote: "10.0.0.1:500".parse().unwrap(),
+        local: "10.0.0.2:500".parse().unwrap(),
+        local_id: id("b@sim.test"),
+        remote_id: id("a@sim.test"),
+        auth: psk,
+        ike_proposals: ike,
+        children: vec![child("net", "10.2.0.0/24", "10.1.0.0/24", esp)],
+        ike_lifetime: Lifetime::IKE_DEFAULT,
+        dpd: None,
+        fragmentation: true,
+    };
+    (a, b)
+}
+
+impl World {
+    pub fn new(seed: u64, a: PeerConfig, b: PeerConfig) -> Self {
+        Self::with_config(seed, EndpointConfig::default(), a, b)
+    }
+
+    pub fn with_config(seed: u64, cfg: EndpointConfig, a: PeerConfig, b: PeerConfig) -> Self {
+        let side = |peer: PeerConfig, s: u64| Side {
+            ep: Endpoint::new(cfg.clone(), vec![peer], Box::new(DeterministicRng::from_u64(s))),
+            events: Vec::new(),
+            installed: HashMap::new(),
+            sent: Vec::new(),
+            closed_streams: Vec::new(),
+        };
+        let mut w = World {
+            base: Instant::now(),
+            now: Duration::ZERO,
+            sides: [side(a, seed * 2 + 1), side(b, seed * 2 + 2)],
+            netem: Netem {
+                latency: Duration::from_millis(10),
+                ..Netem::default()
+            },
+            rng: LinkRng::new(seed),
+            queue: BTreeMap::new(),
+            seq: 0,
+            hold: None,
+            held: Vec::new(),
+            stream_broken: false,
+            trace: Vec::new(),
+        };
+        w.trace.push(format!("seed {seed}"));
+        w
+    }
+
+    pub fn at(&self) -> Instant {
+        self.base + self.now
+    }
+
+    pub fn ep(&mut self, side: usize) -> &mut Endpoint {
+        &mut self.sides[side].ep
+    }
+
+    /// Moves every side's outputs into the link and the side's records.
+    pub fn drain(&mut self) {
+        for s in 0..2 {
+            while let Some(o) = self.sides[s].ep.poll_output() {
+                match o {
+                    Output::Transmit(t) => {
+                        self.sides[s].sent.push((self.now, t.path, t.message.clone()));
+                        self.trace.push(format!(
+                            "{:>9.3} {} {}",
+                            self.now.as_secs_f64(),
+                            ["a→b", "b→a"][s],
+                            Message::parse(&t.message).map(|m| m.to_string()).unwrap_or_else(|e| e.to_string())
+                        ));
+                        self.send(1 - s, t.path, t.message);
+                    }
+                    Output::InstallChild(k) => {
+                        self.sides[s].installed.insert(k.spi_in, *k);
+                    }
+                    Output::RemoveChild { spi_in, .. } => {
+                        self.sides[s].installed.remove(&spi_in);
+                    }
+                    Output::CloseStream(id) => self.sides[s].closed_streams.push(id),
+                    Output::Event(e) => {
+                        self.trace.push(format!("{:>9.3} {} {:?}", self.now.as_secs_f64(), ["a", "b"][s], e));
+                        self.sides[s].events.push((self.now, e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, to: usize, sent_on: Path, bytes: Vec<u8>) {
+        // The receiver sees the path mirrored.
+        let path = Path {
+            local: sent_on.remote,
+            remote: sent_on.local,
+            transport: sent_on.transport,
+        };
+        let f = Flight { to, path, bytes };
+        if let Some(h) = self.hold.as_mut()
+            && h(&f)
+        {
+            self.held.push(f);
+            return;
+        }
+        self.enqueue(f);
+    }
+
+    pub fn enqueue(&mut self, f: Flight) {
+        let stream = !matches!(f.path.transport, Transport::Udp);
+        let copies = if stream {
+            if self.stream_broken {
+                return;
+            }
+            1
+        } else if self.rng.chance(self.netem.loss) {
+            0
+        } else if self.rng.chance(self.netem.dup) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let jitter = if stream || self.netem.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(self.rng.below(self.netem.jitter.as_micros() as u64))
+            };
+            self.seq += 1;
+            self.queue.insert((self.now + self.netem.latency + jitter, self.seq), f.clone());
+        }
+    }
+
+    /// Releases held messages into the link.
+    pub fn release(&mut self) {
+        for f in std::mem::take(&mut self.held) {
+            self.enqueue(f);
+        }
+    }
+
+    /// One step: the earliest of the two engines' deadlines and the next delivery.
+    /// Returns false when nothing is left to do before `limit`.
+    pub fn step(&mut self, limit: Duration) -> bool {
+        self.drain();
+        let deliver = self.queue.keys().next().map(|k| k.0);
+        let t = [0, 1]
+            .iter()
+            .filter_map(|&s| self.sides[s].ep.poll_timeout().map(|t| t.duration_since(self.base)))
+            .chain(deliver)
+            .min();
+        let Some(t) = t else { return false };
+        if t > limit {
+            return false;
+        }
+        self.now = self.now.max(t);
+        let now = self.at();
+        if deliver == Some(t) {
+            let (_, f) = self.queue.pop_first().unwrap();
+            self.sides[f.to].ep.handle_message(now, f.path, &f.bytes);
+        } else {
+            for s in 0..2 {
+                self.sides[s].ep.handle_timeout(now);
+            }
+        }
+        self.drain();
+        true
+    }
+
+    /// Runs until `done` holds, at most `limit` of virtual time and a bounded number of
+    /// steps.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&World) -> bool) -> bool {
+        let limit = self.now + limit;
+        for _ in 0..200_000 {
+            self.drain();
+            if done(self) {
+                return true;
+            }
+            if !self.step(limit) {
+                break;
+            }
+        }
+        self.drain();
+        done(self)
+    }
+
+    /// Runs until nothing happens before `for_` has passed.
+    pub fn run_for(&mut self, for_: Duration) {
+        let limit = self.now + for_;
+        for _ in 0..200_000 {
+            if !self.step(limit) {
+                break;
+            }
+        }
+        self.now = self.now.max(limit);
+    }
+
+    pub fn ike_up(&self, side: usize) -> bool {
+        self.sides[side].ep.ike_sas().iter().any(|s| s.established)
+    }
+
+    pub fn children(&self, side: usize) -> usize {
+        self.sides[side].installed.len()
+    }
+
+    pub fn events(&self, side: usize) -> impl Iterator<Item = &Event> {
+        self.sides[side].events.iter().map(|(_, e)| e)
+    }
+
+    pub fn dump(&self) -> String {
+        self.trace.join("\n")
+    }
+
+    /// Both sides hold the same Child SAs with matching keys, each direction.
+    pub fn assert_children_agree(&self) {
+        let (a, b) = (&self.sides[A].installed, &self.sides[B].installed);
+        assert_eq!(a.len(), b.len(), "child count differs\n{}", self.dump());
+        for (spi_in, ka) in a {
+            let kb = b
+                .values()
+                .find(|k| k.spi_out == *spi_in)
+                .unwrap_or_else(|| panic!("b has no SA sending to {spi_in:08x}\n{}", self.dump()));
+            assert_eq!(kb.spi_in, ka.spi_out);
+            assert_eq!(ka.encr_in, kb.encr_out, "keys differ");
+            assert_eq!(ka.encr_out, kb.encr_in, "keys differ");
+            assert_eq!(ka.integ_in, kb.integ_out);
+            assert_eq!(ka.encr, kb.encr);
+            assert_eq!(ka.local_ts, kb.remote_ts);
+            assert_eq!(ka.remote_ts, kb.local_ts);
+            assert_ne!(ka.encr_in, ka.encr_out, "directions must differ");
+        }
+    }
+
+    /// Count of IKE requests a side sent more than once (retransmissions).
+    pub fn retransmissions(&self, side: usize) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let mut n = 0;
+        for (_, _, m) in &self.sides[side].sent {
+            if !seen.insert(m.clone()) {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// A stream path between a and b, from a's point of view.
+pub fn stream_path(id: u64) -> Path {
+    Path {
+        local: "10.0.0.1:40000".parse().unwrap(),
+        remote: "10.0.0.2:4500".parse().unwrap(),
+        transport: Transport::Tcp(StreamId(id)),
+    }
+}
