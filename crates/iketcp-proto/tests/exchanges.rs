@@ -39,3 +39,164 @@ fn rfc7296_1_2_ike_sa_and_first_child_sa() {
     assert!(w.events(A).any(|e| matches!(e, Event::IkeUp { .. })));
     assert!(w.events(B).any(|e| matches!(e, Event::ChildUp { .. })));
 }
+
+fn ike_of(w: &World, side: usize) -> iketcp_proto::IkeSaId {
+    w.sides[side].ep.ike_sas()[0].id
+}
+
+fn child_spi(w: &World, side: usize) -> u32 {
+    w.sides[side].ep.ike_sas()[0].children[0].spi_in
+}
+
+#[test]
+fn rfc7296_1_3_3_child_rekey_from_either_side() {
+    for (side, seed) in [(A, 11), (B, 12)] {
+        let mut w = up(seed);
+        let (ike, old) = (ike_of(&w, side), child_spi(&w, side));
+        let now = w.at();
+        w.ep(side).rekey_child(now, ike, old).unwrap();
+        assert!(
+            w.run_until(secs(10), |w| {
+                w.events(side).any(|e| matches!(e, Event::ChildRekeyed { .. }))
+                    && w.children(A) == 1
+                    && w.children(B) == 1
+                    && !w.sides[side].installed.contains_key(&old)
+            }),
+            "{}",
+            w.dump()
+        );
+        w.assert_children_agree();
+        let other = 1 - side;
+        assert!(w.events(other).any(|e| matches!(e, Event::ChildDown { reason: DownReason::Rekeyed, .. })));
+    }
+}
+
+#[test]
+fn rfc7296_1_3_2_ike_rekey_from_either_side_keeps_children() {
+    for (side, seed) in [(A, 21), (B, 22)] {
+        let mut w = up(seed);
+        let old = ike_of(&w, side);
+        let old_child = child_spi(&w, side);
+        let now = w.at();
+        w.ep(side).rekey_ike(now, old).unwrap();
+        assert!(
+            w.run_until(secs(10), |w| {
+                let a = w.sides[A].ep.ike_sas();
+                let b = w.sides[B].ep.ike_sas();
+                a.len() == 1 && b.len() == 1 && a[0].id != old && b[0].spi_i == a[0].spi_i
+            }),
+            "{}",
+            w.dump()
+        );
+        // The Child SA moved to the new IKE SA, unchanged.
+        assert_eq!(child_spi(&w, side), old_child);
+        w.assert_children_agree();
+        // The rekey's initiator is the new IKE SA's initiator.
+        assert_eq!(w.sides[side].ep.ike_sas()[0].initiator, true);
+        assert!(w.events(side).any(|e| matches!(e, Event::IkeRekeyed { .. })));
+        // The new IKE SA works: a Child rekey over it completes.
+        let (ike, spi) = (ike_of(&w, side), child_spi(&w, side));
+        let now = w.at();
+        w.ep(side).rekey_child(now, ike, spi).unwrap();
+        assert!(w.run_until(secs(10), |w| w.children(A) == 1 && !w.sides[side].installed.contains_key(&spi)));
+        w.assert_children_agree();
+    }
+}
+
+#[test]
+fn rfc7296_1_4_1_delete_child_and_ike_from_either_side() {
+    for (side, seed) in [(A, 31), (B, 32)] {
+        let mut w = up(seed);
+        let (ike, spi) = (ike_of(&w, side), child_spi(&w, side));
+        let now = w.at();
+        w.ep(side).delete_child(now, ike, spi).unwrap();
+        assert!(w.run_until(secs(10), |w| w.children(A) == 0 && w.children(B) == 0), "{}", w.dump());
+        assert!(w.ike_up(A) && w.ike_up(B));
+        // A new Child SA on the same IKE SA.
+        let now = w.at();
+        w.ep(side).create_child(now, ike, "net").unwrap();
+        assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+        w.assert_children_agree();
+        let now = w.at();
+        w.ep(side).terminate(now, ike).unwrap();
+        assert!(
+            w.run_until(secs(10), |w| w.sides[A].ep.ike_sas().is_empty() && w.sides[B].ep.ike_sas().is_empty()),
+            "{}",
+            w.dump()
+        );
+        assert_eq!(w.children(A) + w.children(B), 0);
+        assert!(w.events(1 - side).any(|e| matches!(e, Event::IkeDown { reason: DownReason::PeerDeleted, .. })));
+    }
+}
+
+// R-DPD-1: liveness is an IKE INFORMATIONAL exchange; a silent peer is declared dead
+// when it goes unanswered.
+#[test]
+fn r_dpd_1_liveness_detects_a_dead_peer() {
+    let (mut a, b) = pair_configs();
+    a.dpd = Some(secs(30));
+    let mut w = World::new(41, a, b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1));
+    // While the peer answers, liveness checks pass.
+    w.run_for(secs(100));
+    assert!(w.ike_up(A));
+    assert!(w.dump().contains("INFORMATIONAL request"), "{}", w.dump());
+    // The peer goes silent.
+    w.hold = Some(Box::new(|_| true));
+    assert!(
+        w.run_until(secs(600), |w| w.events(A).any(|e| matches!(e, Event::IkeDown { reason: DownReason::Timeout, .. }))),
+        "{}",
+        w.dump()
+    );
+    assert_eq!(w.children(A), 0);
+}
+
+#[test]
+fn rfc7296_1_2_wrong_psk_fails_authentication() {
+    let (a, mut b) = pair_configs();
+    b.auth = iketcp_proto::AuthConfig::Psk(iketcp_crypto::SecretBytes::from_slice(b"another secret 0123456789"));
+    let mut w = World::new(51, a, b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    w.run_for(secs(30));
+    assert!(w.events(B).any(|e| matches!(e, Event::IkeDown { reason: DownReason::AuthFailed, .. })), "{}", w.dump());
+    assert!(w.events(A).any(|e| matches!(e, Event::IkeDown { .. })), "{}", w.dump());
+    assert!(w.sides[A].ep.ike_sas().is_empty() && w.sides[B].ep.ike_sas().is_empty());
+    assert_eq!(w.children(A) + w.children(B), 0);
+}
+
+#[test]
+fn rfc7296_1_2_invalid_ke_payload_retry_with_the_wanted_group() {
+    use iketcp_proto::config::suites::*;
+    let (mut a, mut b) = pair_configs();
+    // a offers x25519 first (and sends its KE) but also group 19; b accepts only 19.
+    let mut first = ike_aes256gcm16_prfsha384_x25519();
+    first.transforms.push(iketcp_wire::ike::Transform::new(
+        iketcp_wire::ike::TransformType::KE,
+        iketcp_wire::ike::TransformId::KE_ECP_256,
+    ));
+    a.ike_proposals = vec![first.clone()];
+    first.transforms.retain(|t| t.id != iketcp_wire::ike::TransformId::KE_CURVE25519);
+    b.ike_proposals = vec![first];
+    let mut w = World::new(61, a, b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+    assert!(w.dump().contains("N(INVALID_KE_PAYLOAD)"), "{}", w.dump());
+    w.assert_children_agree();
+}
+
+#[test]
+fn rfc7296_2_9_child_refused_keeps_ike_sa() {
+    let (mut a, b) = pair_configs();
+    a.children[0].remote_ts = vec![sim::net("192.168.0.0/16")];
+    let mut w = World::new(71, a, b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    assert!(w.run_until(secs(10), |w| w.ike_up(A) && w.ike_up(B)), "{}", w.dump());
+    w.run_for(secs(1));
+    assert!(w.events(A).any(|e| matches!(e, Event::ChildFailed { reason: DownReason::PeerError(r), .. } if r == "TS_UNACCEPTABLE")));
+    assert_eq!(w.children(A) + w.children(B), 0);
+}

@@ -75,6 +75,8 @@ pub struct World {
     /// Delivery time → messages, in send order within one instant.
     pub queue: BTreeMap<(Duration, u64), Flight>,
     seq: u64,
+    /// Applied to every message before it enters the link.
+    pub rewrite: Option<Box<dyn FnMut(&mut Flight)>>,
     /// Messages matching this are held back instead of delivered.
     pub hold: Option<Box<dyn FnMut(&Flight) -> bool>>,
     pub held: Vec<Flight>,
@@ -166,6 +168,7 @@ impl World {
             rng: LinkRng::new(seed),
             queue: BTreeMap::new(),
             seq: 0,
+            rewrite: None,
             hold: None,
             held: Vec::new(),
             stream_broken: false,
@@ -222,7 +225,10 @@ impl World {
             remote: sent_on.local,
             transport: sent_on.transport,
         };
-        let f = Flight { to, path, bytes };
+        let mut f = Flight { to, path, bytes };
+        if let Some(r) = self.rewrite.as_mut() {
+            r(&mut f);
+        }
         if let Some(h) = self.hold.as_mut()
             && h(&f)
         {
