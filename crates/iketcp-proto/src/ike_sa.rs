@@ -351,7 +351,10 @@ impl IkeSa {
             Active::Child(req) => self.process_child_response(cx, req, payloads),
             Active::RekeyIke(req) => self.process_rekey_ike_response(cx, req, payloads),
             Active::DeleteChild { spis_in } => self.process_delete_child_response(cx, spis_in, payloads),
-            Active::DeleteIke => self.die(cx, DownReason::Local),
+            Active::DeleteIke => {
+                let reason = if self.superseded { DownReason::Rekeyed } else { DownReason::Local };
+                self.die(cx, reason);
+            }
             Active::Liveness => {}
         }
     }
