@@ -53,3 +53,16 @@ fn fuzz_entry_point_runs_on_framed_input() {
     fuzz_decapsulate(&[]);
     fuzz_decapsulate(&[0]);
 }
+
+/// Replays the committed corpus of the `esp_decap` fuzz target (fuzz/corpus/esp_decap).
+#[test]
+fn esp_decap_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/esp_decap");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus folder") {
+        let data = std::fs::read(entry.expect("entry").path()).expect("corpus file");
+        fuzz_decapsulate(&data);
+        n += 1;
+    }
+    assert!(n > 0, "empty corpus in {}", dir.display());
+}
