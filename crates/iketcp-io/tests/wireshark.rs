@@ -118,6 +118,8 @@ async fn wireshark_accepts_our_stream() {
     .await
     .expect("tshark starts capturing");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // "Capturing on" comes as dumpcap opens the interface, a moment before it captures.
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     let ike = ike_sa_init_request();
     let esp = esp_packet();
@@ -144,11 +146,14 @@ async fn wireshark_accepts_our_stream() {
 
     let out = Command::new("bash").arg(&validator).arg(&pcap).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let _ = std::fs::remove_dir_all(&dir);
+    if out.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     assert!(
         out.status.success(),
-        "validate-pcap.sh failed ({}):\n{text}\n{}",
+        "validate-pcap.sh failed ({}) on {}:\n{text}\n{}",
         out.status,
+        pcap.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     for want in ["IKETCP", "IKE IKE_SA_INIT", "ESP spi=", "KEEPALIVE"] {
