@@ -14,7 +14,11 @@ pub fn stream_deframer(data: &[u8]) {
     let [mode, chunk, rest @ ..] = data else {
         return;
     };
-    let role = if mode & 1 == 0 { Role::Responder } else { Role::Originator };
+    let role = if mode & 1 == 0 {
+        Role::Responder
+    } else {
+        Role::Originator
+    };
     let limits = if mode & 2 == 0 {
         Limits::default()
     } else {
@@ -50,7 +54,11 @@ pub fn stream_deframer(data: &[u8]) {
         }
     }
     if let Some(e) = fatal {
-        assert_eq!(d.next_frame().unwrap_err(), e, "a fatal error must be final");
+        assert_eq!(
+            d.next_frame().unwrap_err(),
+            e,
+            "a fatal error must be final"
+        );
     }
     let closed = d.close();
     assert!(closed.partial_bytes <= rest.len());
@@ -61,11 +69,15 @@ pub fn stream_deframer(data: &[u8]) {
         match f {
             Frame::Ike(m) => {
                 assert!(!m.is_empty() && m.len() <= limits.max_ike_len);
-                framer.encode(Outgoing::Ike(m), &mut again).expect("a received IKE message re-frames");
+                framer
+                    .encode(Outgoing::Ike(m), &mut again)
+                    .expect("a received IKE message re-frames");
             }
             Frame::Esp(p) => {
                 assert!(EspPacket::new_checked(&p[..]).is_ok() && p.len() <= limits.max_esp_len);
-                framer.encode(Outgoing::Esp(p), &mut again).expect("a received ESP packet re-frames");
+                framer
+                    .encode(Outgoing::Esp(p), &mut again)
+                    .expect("a received ESP packet re-frames");
             }
         }
     }
@@ -133,7 +145,10 @@ pub fn ike_message(data: &[u8]) {
         {
             let mut w = Writer::new();
             let first = iketcp_wire::ike::emit_chain(&chain, &mut w).expect("a parsed chain emits");
-            assert_eq!(parse_chain(first, &w.buf).expect("an emitted chain parses"), chain);
+            assert_eq!(
+                parse_chain(first, &w.buf).expect("an emitted chain parses"),
+                chain
+            );
         }
     }
 }

@@ -24,18 +24,32 @@ async fn r_frame_9_framing_over_an_in_memory_duplex() {
     let (_ra, mut wa) = framed(a, Role::Originator, Limits::default());
     let (mut rb, _wb) = framed(b, Role::Responder, Limits::default());
     let msgs: Vec<(bool, Vec<u8>)> = (0..50)
-        .map(|i| if i % 3 == 0 { (true, ike(100 + i)) } else { (false, esp(0x1000 + i as u32, i as u32, 64 + i)) })
+        .map(|i| {
+            if i % 3 == 0 {
+                (true, ike(100 + i))
+            } else {
+                (false, esp(0x1000 + i as u32, i as u32, 64 + i))
+            }
+        })
         .collect();
     let sent = msgs.clone();
     let writer = tokio::spawn(async move {
         for (is_ike, m) in &sent {
-            let out = if *is_ike { Outgoing::Ike(m) } else { Outgoing::Esp(m) };
+            let out = if *is_ike {
+                Outgoing::Ike(m)
+            } else {
+                Outgoing::Esp(m)
+            };
             wa.send(out).await.unwrap();
         }
         wa.shutdown().await.unwrap();
     });
     for (is_ike, m) in &msgs {
-        let want = if *is_ike { Frame::Ike(m.clone().into()) } else { Frame::Esp(m.clone().into()) };
+        let want = if *is_ike {
+            Frame::Ike(m.clone().into())
+        } else {
+            Frame::Esp(m.clone().into())
+        };
         assert_eq!(rb.recv().await.unwrap(), Some(want));
     }
     writer.await.unwrap();
@@ -60,7 +74,9 @@ async fn r_frame_9_framing_over_loopback_tcp_both_directions() {
     let client = tokio::spawn(async move {
         wc.send(Outgoing::Ike(&ike(300))).await.unwrap();
         for seq in 1..=n {
-            wc.send(Outgoing::Esp(&esp(0xc0de, seq, 1400))).await.unwrap();
+            wc.send(Outgoing::Esp(&esp(0xc0de, seq, 1400)))
+                .await
+                .unwrap();
         }
         wc.shutdown().await.unwrap();
         // The Responder's frames carry no prefix: the Originator's deframer expects none.
@@ -78,7 +94,9 @@ async fn r_frame_9_framing_over_loopback_tcp_both_directions() {
             other => panic!("unexpected {other:?}"),
         }
         if seq % 10 == 0 {
-            ws.send(Outgoing::Esp(&esp(0xbeef, seq, 200))).await.unwrap();
+            ws.send(Outgoing::Esp(&esp(0xbeef, seq, 200)))
+                .await
+                .unwrap();
         }
     }
     assert_eq!(rs.recv().await.unwrap(), None);
@@ -114,7 +132,10 @@ async fn r_frame_7_partial_message_discarded_when_tcp_closes() {
 // for that connection only.
 #[tokio::test]
 async fn fatal_framing_errors_over_tcp() {
-    for (bytes, want_prefix) in [(&b"GET / HTTP/1.1\r\n\r\n"[..], true), (&b"IKETCP\x00\x01"[..], false)] {
+    for (bytes, want_prefix) in [
+        (&b"GET / HTTP/1.1\r\n\r\n"[..], true),
+        (&b"IKETCP\x00\x01"[..], false),
+    ] {
         let (mut c, s) = tcp_pair().await;
         let mut rs = FramedRead::new(s, Role::Responder, Limits::default());
         c.write_all(bytes).await.unwrap();

@@ -26,7 +26,12 @@ fn shared_dir() -> PathBuf {
 
 /// Returns why the test cannot run here, if it cannot.
 fn missing_prerequisite(validator: &Path) -> Option<String> {
-    if Command::new("tshark").arg("--version").stdout(Stdio::null()).status().is_err() {
+    if Command::new("tshark")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
         return Some("tshark is not installed".into());
     }
     if !validator.exists() {
@@ -65,10 +70,21 @@ fn ike_sa_init_request() -> Vec<u8> {
         },
         payloads: vec![
             Payload::Sa(sa),
-            Payload::Ke(Ke { group: TransformId::KE_ECP_256, data: vec![0x42; 64] }),
-            Payload::Nonce(Nonce { data: vec![0x17; 32] }),
-            Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_SOURCE_IP, vec![1; 20])),
-            Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, vec![2; 20])),
+            Payload::Ke(Ke {
+                group: TransformId::KE_ECP_256,
+                data: vec![0x42; 64],
+            }),
+            Payload::Nonce(Nonce {
+                data: vec![0x17; 32],
+            }),
+            Payload::Notify(Notify::new(
+                NotifyType::NAT_DETECTION_SOURCE_IP,
+                vec![1; 20],
+            )),
+            Payload::Notify(Notify::new(
+                NotifyType::NAT_DETECTION_DESTINATION_IP,
+                vec![2; 20],
+            )),
         ],
     };
     msg.emit().expect("valid message")
@@ -96,7 +112,9 @@ async fn wireshark_accepts_our_stream() {
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("stream.pcap");
 
-    let listener = TcpListener::bind("127.0.0.1:4500").await.expect("port 4500 free on loopback");
+    let listener = TcpListener::bind("127.0.0.1:4500")
+        .await
+        .expect("port 4500 free on loopback");
     let mut tshark = tokio::process::Command::new("tshark")
         .args(["-i", "lo", "-f", "tcp port 4500", "-w"])
         .arg(&pcap)
@@ -133,7 +151,10 @@ async fn wireshark_accepts_our_stream() {
     raw.shutdown().await.unwrap();
 
     let mut r = FramedRead::new(server.unwrap().0, Role::Responder, Limits::default());
-    assert_eq!(r.recv().await.unwrap(), Some(Frame::Ike(ike.clone().into())));
+    assert_eq!(
+        r.recv().await.unwrap(),
+        Some(Frame::Ike(ike.clone().into()))
+    );
     assert_eq!(r.recv().await.unwrap(), Some(Frame::Esp(esp.into())));
     assert_eq!(r.recv().await.unwrap(), None);
     let (_, closed) = r.close();
@@ -142,9 +163,16 @@ async fn wireshark_accepts_our_stream() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = tshark.id().unwrap().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    tokio::time::timeout(Duration::from_secs(20), tshark.wait()).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(20), tshark.wait())
+        .await
+        .unwrap()
+        .unwrap();
 
-    let out = Command::new("bash").arg(&validator).arg(&pcap).output().unwrap();
+    let out = Command::new("bash")
+        .arg(&validator)
+        .arg(&pcap)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     if out.status.success() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -157,7 +185,10 @@ async fn wireshark_accepts_our_stream() {
         String::from_utf8_lossy(&out.stderr)
     );
     for want in ["IKETCP", "IKE IKE_SA_INIT", "ESP spi=", "KEEPALIVE"] {
-        assert!(text.contains(want), "validator output lacks {want:?}:\n{text}");
+        assert!(
+            text.contains(want),
+            "validator output lacks {want:?}:\n{text}"
+        );
     }
     println!("{text}");
 }

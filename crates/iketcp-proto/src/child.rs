@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use iketcp_crypto::{ActiveKe, Encr, Integ, KeGroup, keymat};
 use iketcp_wire::ike::{
-    ExchangeType, Ke, Nonce, Notify, NotifyType, Payload, ProtocolId, Sa, TrafficSelector, TransformId,
+    ExchangeType, Ke, Nonce, Notify, NotifyType, Payload, ProtocolId, Sa, TrafficSelector,
+    TransformId,
 };
 use tracing::{debug, info};
 
@@ -33,6 +34,9 @@ pub(crate) struct ChildSa {
     pub expire_at: Option<Instant>,
     /// Replaced by a rekey; kept until its DELETE completes.
     pub rekeyed: bool,
+    /// The Child SA that replaced this one in a rekey the peer started, which we
+    /// answered (RFC 7296 §1.3.3).
+    pub replaced_for_peer: Option<u32>,
 }
 
 /// A Child SA being negotiated, with the keys to install once it is.
@@ -84,7 +88,9 @@ fn find<T>(payloads: &[Payload], f: impl Fn(&Payload) -> Option<&T>) -> Option<&
 }
 
 fn has_notify(payloads: &[Payload], ty: NotifyType) -> bool {
-    payloads.iter().any(|p| matches!(p, Payload::Notify(n) if n.notify_type == ty))
+    payloads
+        .iter()
+        .any(|p| matches!(p, Payload::Notify(n) if n.notify_type == ty))
 }
 
 /// Derives both directions' keys. `we_initiated` is whether we initiated the exchange
@@ -118,9 +124,30 @@ pub(crate) fn respond(
     in_ike_auth: bool,
 ) -> Result<(Vec<Payload>, NewChild), ProtocolError> {
     let cfg = cx.peers.get(peer).ok_or(ProtocolError::TemporaryFailure)?;
-    let sa = find(payloads, |p| if let Payload::Sa(s) = p { Some(s) } else { None }).ok_or(ProtocolError::InvalidSyntax)?;
-    let tsi = find(payloads, |p| if let Payload::TsI(t) = p { Some(t) } else { None }).ok_or(ProtocolError::InvalidSyntax)?;
-    let tsr = find(payloads, |p| if let Payload::TsR(t) = p { Some(t) } else { None }).ok_or(ProtocolError::InvalidSyntax)?;
+    let sa = find(payloads, |p| {
+        if let Payload::Sa(s) = p {
+            Some(s)
+        } else {
+            None
+        }
+    })
+    .ok_or(ProtocolError::InvalidSyntax)?;
+    let tsi = find(payloads, |p| {
+        if let Payload::TsI(t) = p {
+            Some(t)
+        } else {
+            None
+        }
+    })
+    .ok_or(ProtocolError::InvalidSyntax)?;
+    let tsr = find(payloads, |p| {
+        if let Payload::TsR(t) = p {
+            Some(t)
+        } else {
+            None
+        }
+    })
+    .ok_or(ProtocolError::InvalidSyntax)?;
     let transport = has_notify(payloads, NotifyType::USE_TRANSPORT_MODE);
     let mut proposal_ok = false;
     let mut picked = None;
@@ -128,7 +155,12 @@ pub(crate) fn respond(
         if rekey_of.is_some_and(|old| old.cfg != i) {
             continue;
         }
-        let Some(chosen) = proposal::select(&sa.proposals, &ccfg.esp_proposals, ProtocolId::ESP, in_ike_auth) else {
+        let Some(chosen) = proposal::select(
+            &sa.proposals,
+            &ccfg.esp_proposals,
+            ProtocolId::ESP,
+            in_ike_auth,
+        ) else {
             continue;
         };
         proposal_ok = true;
@@ -157,16 +189,27 @@ pub(crate) fn respond(
     let mut g_ir = None;
     let mut ke_out = None;
     if let Some(group) = chosen.ke_group() {
-        let ke = find(payloads, |p| if let Payload::Ke(k) = p { Some(k) } else { None });
+        let ke = find(payloads, |p| {
+            if let Payload::Ke(k) = p {
+                Some(k)
+            } else {
+                None
+            }
+        });
         match ke {
             Some(k) if k.group == group => {
                 let g = KeGroup::from_iana(group.0).ok_or(ProtocolError::NoProposalChosen)?;
-                let ours = g.start(cx.rng).map_err(|_| ProtocolError::TemporaryFailure)?;
+                let ours = g
+                    .start(cx.rng)
+                    .map_err(|_| ProtocolError::TemporaryFailure)?;
                 ke_out = Some(Payload::Ke(Ke {
                     group,
                     data: ours.public_value().to_vec(),
                 }));
-                g_ir = Some(ours.complete(&k.data).map_err(|_| ProtocolError::InvalidSyntax)?);
+                g_ir = Some(
+                    ours.complete(&k.data)
+                        .map_err(|_| ProtocolError::InvalidSyntax)?,
+                );
             }
             _ => return Err(ProtocolError::InvalidKe(group.0)),
         }
@@ -174,14 +217,28 @@ pub(crate) fn respond(
     let mut resp = Vec::new();
     if !in_ike_auth {
         nonces.nr = cx.random_bytes(NONCE_LEN);
-        resp.push(Payload::Nonce(Nonce { data: nonces.nr.clone() }));
+        resp.push(Payload::Nonce(Nonce {
+            data: nonces.nr.clone(),
+        }));
     }
     let spi_in = cx.new_child_spi();
-    let (keys_in, keys_out) = derive(ike, &chosen, g_ir.as_ref().map(|s| s.expose()), &nonces, false)
-        .ok_or(ProtocolError::NoProposalChosen)?;
-    let ccfg = cfg.children.get(ci).ok_or(ProtocolError::TemporaryFailure)?;
+    let (keys_in, keys_out) = derive(
+        ike,
+        &chosen,
+        g_ir.as_ref().map(|s| s.expose()),
+        &nonces,
+        false,
+    )
+    .ok_or(ProtocolError::NoProposalChosen)?;
+    let ccfg = cfg
+        .children
+        .get(ci)
+        .ok_or(ProtocolError::TemporaryFailure)?;
     if transport {
-        resp.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE, vec![])));
+        resp.push(Payload::Notify(Notify::new(
+            NotifyType::USE_TRANSPORT_MODE,
+            vec![],
+        )));
     }
     resp.push(Payload::Sa(Sa {
         proposals: vec![chosen.to_wire(spi_in.to_be_bytes().to_vec())],
@@ -204,6 +261,7 @@ pub(crate) fn respond(
                 rekey_at: None,
                 expire_at: None,
                 rekeyed: false,
+                replaced_for_peer: None,
             },
             keys_in,
             keys_out,
@@ -234,39 +292,82 @@ pub(crate) fn accept(
         cx.child_spis.remove(&req.spi_in);
         return Err(fail(err.to_string()));
     }
-    let sa = find(payloads, |p| if let Payload::Sa(s) = p { Some(s) } else { None });
-    let tsi = find(payloads, |p| if let Payload::TsI(t) = p { Some(t) } else { None });
-    let tsr = find(payloads, |p| if let Payload::TsR(t) = p { Some(t) } else { None });
+    let sa = find(payloads, |p| {
+        if let Payload::Sa(s) = p {
+            Some(s)
+        } else {
+            None
+        }
+    });
+    let tsi = find(payloads, |p| {
+        if let Payload::TsI(t) = p {
+            Some(t)
+        } else {
+            None
+        }
+    });
+    let tsr = find(payloads, |p| {
+        if let Payload::TsR(t) = p {
+            Some(t)
+        } else {
+            None
+        }
+    });
     let (Some(sa), Some(tsi), Some(tsr)) = (sa, tsi, tsr) else {
         cx.child_spis.remove(&req.spi_in);
         return Err(fail("response lacks SA or TS".into()));
     };
-    let chosen = proposal::check_answer(&sa.proposals, &cfg.esp_proposals, ProtocolId::ESP, in_ike_auth)
-        .ok_or_else(|| fail("unacceptable ESP proposal".into()))?;
-    let local_ts = ts::check_narrowed(tsi, &req.local_ts).ok_or_else(|| fail("TSi not within ours".into()))?;
-    let remote_ts = ts::check_narrowed(tsr, &req.remote_ts).ok_or_else(|| fail("TSr not within ours".into()))?;
+    let chosen = proposal::check_answer(
+        &sa.proposals,
+        &cfg.esp_proposals,
+        ProtocolId::ESP,
+        in_ike_auth,
+    )
+    .ok_or_else(|| fail("unacceptable ESP proposal".into()))?;
+    let local_ts =
+        ts::check_narrowed(tsi, &req.local_ts).ok_or_else(|| fail("TSi not within ours".into()))?;
+    let remote_ts = ts::check_narrowed(tsr, &req.remote_ts)
+        .ok_or_else(|| fail("TSr not within ours".into()))?;
     let spi_out = <[u8; 4]>::try_from(chosen.spi.as_slice())
         .map(u32::from_be_bytes)
         .map_err(|_| fail("bad SPI".into()))?;
     let mut g_ir = None;
     if !in_ike_auth {
-        let nr = find(payloads, |p| if let Payload::Nonce(n) = p { Some(n) } else { None })
-            .filter(|n| n.has_valid_len())
-            .ok_or_else(|| fail("no nonce".into()))?;
+        let nr = find(payloads, |p| {
+            if let Payload::Nonce(n) = p {
+                Some(n)
+            } else {
+                None
+            }
+        })
+        .filter(|n| n.has_valid_len())
+        .ok_or_else(|| fail("no nonce".into()))?;
         nonces.nr = nr.data.clone();
         match (chosen.ke_group(), req.ke) {
             (None, _) => {}
             (Some(g), Some(ke)) if TransformId(ke.group().iana()) == g => {
-                let kr = find(payloads, |p| if let Payload::Ke(k) = p { Some(k) } else { None })
-                    .filter(|k| k.group == g)
-                    .ok_or_else(|| fail("no KE".into()))?;
+                let kr = find(payloads, |p| {
+                    if let Payload::Ke(k) = p {
+                        Some(k)
+                    } else {
+                        None
+                    }
+                })
+                .filter(|k| k.group == g)
+                .ok_or_else(|| fail("no KE".into()))?;
                 g_ir = Some(ke.complete(&kr.data).map_err(|_| fail("bad KE".into()))?);
             }
             _ => return Err(fail("key exchange group mismatch".into())),
         }
     }
-    let (keys_in, keys_out) = derive(ike, &chosen, g_ir.as_ref().map(|s| s.expose()), &nonces, true)
-        .ok_or_else(|| fail("unsupported ESP transforms".into()))?;
+    let (keys_in, keys_out) = derive(
+        ike,
+        &chosen,
+        g_ir.as_ref().map(|s| s.expose()),
+        &nonces,
+        true,
+    )
+    .ok_or_else(|| fail("unsupported ESP transforms".into()))?;
     Ok(NewChild {
         sa: ChildSa {
             cfg: req.cfg,
@@ -280,6 +381,7 @@ pub(crate) fn accept(
             rekey_at: None,
             expire_at: None,
             rekeyed: false,
+            replaced_for_peer: None,
         },
         keys_in,
         keys_out,
@@ -290,6 +392,11 @@ pub(crate) fn accept(
 impl IkeSa {
     /// Hands a negotiated Child SA to the ESP engine and starts its lifetime.
     pub(crate) fn install_child(&mut self, cx: &mut Cx<'_>, new: NewChild) {
+        self.install_child_as(cx, new, false);
+    }
+
+    /// `for_peer`: the rekey this completes was the peer's (we answered it).
+    pub(crate) fn install_child_as(&mut self, cx: &mut Cx<'_>, new: NewChild, for_peer: bool) {
         let NewChild {
             mut sa,
             keys_in,
@@ -300,7 +407,11 @@ impl IkeSa {
             return;
         };
         let lt = ccfg.lifetime;
-        let window = if self.path.is_stream() { 1 } else { ccfg.replay_window };
+        let window = if self.path.is_stream() {
+            1
+        } else {
+            ccfg.replay_window
+        };
         let jitter = cx.jitter(lt.jitter);
         sa.rekey_at = Some(cx.now + lt.rekey.saturating_sub(jitter));
         sa.expire_at = Some(cx.now + lt.hard);
@@ -330,6 +441,7 @@ impl IkeSa {
                 if let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old) {
                     o.rekeyed = true;
                     o.rekey_at = None;
+                    o.replaced_for_peer = for_peer.then_some(sa.spi_in);
                 }
                 cx.event(Event::ChildRekeyed {
                     ike: self.id,
@@ -356,7 +468,11 @@ impl IkeSa {
                 spi_in: c.spi_in,
                 spi_out: c.spi_out,
             });
-            let reason = if c.rekeyed { DownReason::Rekeyed } else { reason };
+            let reason = if c.rekeyed {
+                DownReason::Rekeyed
+            } else {
+                reason
+            };
             cx.event(Event::ChildDown {
                 ike: self.id,
                 spi_in: c.spi_in,
@@ -374,14 +490,20 @@ impl IkeSa {
     }
 
     /// Sends CREATE_CHILD_SA for a new Child SA, or to rekey `rekey_of`.
-    pub(crate) fn start_create_child(&mut self, cx: &mut Cx<'_>, cfg: usize, rekey_of: Option<u32>) {
+    pub(crate) fn start_create_child(
+        &mut self,
+        cx: &mut Cx<'_>,
+        cfg: usize,
+        rekey_of: Option<u32>,
+    ) {
         let Some(ccfg) = self.peer_config(cx).and_then(|p| p.children.get(cfg)) else {
             return;
         };
-        let (local_ts, remote_ts) = match rekey_of.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
-            Some(old) => (old.local_ts.clone(), old.remote_ts.clone()),
-            None => (ccfg.local_ts.clone(), ccfg.remote_ts.clone()),
-        };
+        let (local_ts, remote_ts) =
+            match rekey_of.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
+                Some(old) => (old.local_ts.clone(), old.remote_ts.clone()),
+                None => (ccfg.local_ts.clone(), ccfg.remote_ts.clone()),
+            };
         let group = ccfg
             .esp_proposals
             .first()
@@ -405,12 +527,22 @@ impl IkeSa {
             }));
         }
         if ccfg.mode == Mode::Transport {
-            payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE, vec![])));
+            payloads.push(Payload::Notify(Notify::new(
+                NotifyType::USE_TRANSPORT_MODE,
+                vec![],
+            )));
         }
         payloads.push(Payload::Sa(Sa {
-            proposals: proposal::offer(&ccfg.esp_proposals, ProtocolId::ESP, &spi_in.to_be_bytes(), false),
+            proposals: proposal::offer(
+                &ccfg.esp_proposals,
+                ProtocolId::ESP,
+                &spi_in.to_be_bytes(),
+                false,
+            ),
         }));
-        payloads.push(Payload::Nonce(Nonce { data: nonce.clone() }));
+        payloads.push(Payload::Nonce(Nonce {
+            data: nonce.clone(),
+        }));
         if let Some(k) = &ke {
             payloads.push(Payload::Ke(Ke {
                 group: TransformId(k.group().iana()),
@@ -428,10 +560,20 @@ impl IkeSa {
             local_ts,
             remote_ts,
         };
-        self.send_request(cx, ExchangeType::CREATE_CHILD_SA, payloads, Active::Child(req));
+        self.send_request(
+            cx,
+            ExchangeType::CREATE_CHILD_SA,
+            payloads,
+            Active::Child(req),
+        );
     }
 
-    pub(crate) fn process_child_response(&mut self, cx: &mut Cx<'_>, req: ChildRequest, payloads: Vec<Payload>) {
+    pub(crate) fn process_child_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        req: ChildRequest,
+        payloads: Vec<Payload>,
+    ) {
         let nonces = Nonces {
             ni: req.nonce.clone(),
             nr: Vec::new(),
@@ -447,11 +589,14 @@ impl IkeSa {
             }
             Err((name, e)) => {
                 info!(ike = %self.id, "CREATE_CHILD_SA for {name} failed: {e}");
-                if let Some(old) = rekey_of
-                    && let Some(c) = self.children.iter_mut().find(|c| c.spi_in == old)
-                {
-                    // Try again later rather than let the SA expire silently.
-                    c.rekey_at = Some(cx.now + core::time::Duration::from_secs(30));
+                if let Some(old) = rekey_of {
+                    if self.superseded {
+                        // The IKE SA was rekeyed meanwhile: try again on its successor.
+                        self.queue.push_back(Task::RekeyChild { spi_in: old });
+                    } else if let Some(c) = self.children.iter_mut().find(|c| c.spi_in == old) {
+                        // Try again soon rather than let the SA expire.
+                        c.rekey_at = Some(cx.now + core::time::Duration::from_secs(10));
+                    }
                 }
                 let _ = cfg;
                 cx.event(Event::ChildFailed {
@@ -464,7 +609,12 @@ impl IkeSa {
     }
 
     /// CREATE_CHILD_SA from the peer: an IKE rekey, a Child rekey, or a new Child SA.
-    pub(crate) fn process_create_child_request(&mut self, cx: &mut Cx<'_>, mid: u32, payloads: Vec<Payload>) {
+    pub(crate) fn process_create_child_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        mid: u32,
+        payloads: Vec<Payload>,
+    ) {
         let is_ike = payloads.iter().any(|p| {
             matches!(p, Payload::Sa(s) if s.proposals.iter().any(|pr| pr.protocol_id == ProtocolId::IKE))
         });
@@ -475,29 +625,86 @@ impl IkeSa {
         let Some(peer) = self.peer else {
             return;
         };
+        if self.superseded {
+            // RFC 7296 §2.25: this IKE SA is being replaced; the peer retries on the new one.
+            let e = ProtocolError::TemporaryFailure;
+            self.send_response(
+                cx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                vec![error_notify(&e)],
+            );
+            return;
+        }
         let rekey_spi = payloads.iter().find_map(|p| match p {
             Payload::Notify(n) if n.notify_type == NotifyType::REKEY_SA => {
-                <[u8; 4]>::try_from(n.spi.as_slice()).ok().map(u32::from_be_bytes)
+                <[u8; 4]>::try_from(n.spi.as_slice())
+                    .ok()
+                    .map(u32::from_be_bytes)
             }
             _ => None,
         });
         let old = match rekey_spi {
-            Some(spi) => match self.children.iter().find(|c| c.spi_out == spi && !c.rekeyed) {
-                Some(c) => Some(c.clone()),
+            Some(spi) => match self.children.iter().find(|c| c.spi_out == spi).cloned() {
+                Some(c) if !c.rekeyed => Some(c),
+                Some(c) if c.replaced_for_peer.is_some() => {
+                    // The peer asks again to rekey an SA we already rekeyed for it: it
+                    // never saw our answer (lost, or its IKE SA was replaced meanwhile).
+                    // The successor we made is known only to us; drop it and rekey anew.
+                    if let Some(orphan) = c.replaced_for_peer {
+                        info!(ike = %self.id, "peer repeats the rekey of {spi:08x}; dropping {orphan:08x}");
+                        self.remove_child(cx, orphan, DownReason::Local);
+                    }
+                    if let Some(o) = self.children.iter_mut().find(|o| o.spi_out == spi) {
+                        o.rekeyed = false;
+                        o.replaced_for_peer = None;
+                    }
+                    Some(ChildSa {
+                        rekeyed: false,
+                        replaced_for_peer: None,
+                        ..c
+                    })
+                }
+                Some(_) => {
+                    // RFC 7296 §2.25: we are replacing this SA ourselves.
+                    let e = ProtocolError::TemporaryFailure;
+                    self.send_response(
+                        cx,
+                        ExchangeType::CREATE_CHILD_SA,
+                        mid,
+                        vec![error_notify(&e)],
+                    );
+                    return;
+                }
                 None => {
                     debug!(ike = %self.id, "rekey of unknown Child SA {spi:08x}");
                     let e = ProtocolError::ChildSaNotFound;
-                    self.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, vec![error_notify(&e)]);
+                    self.send_response(
+                        cx,
+                        ExchangeType::CREATE_CHILD_SA,
+                        mid,
+                        vec![error_notify(&e)],
+                    );
                     return;
                 }
             },
             None => None,
         };
-        let Some(ni) = find(&payloads, |p| if let Payload::Nonce(n) = p { Some(n) } else { None })
-            .filter(|n| n.has_valid_len())
-        else {
+        let Some(ni) = find(&payloads, |p| {
+            if let Payload::Nonce(n) = p {
+                Some(n)
+            } else {
+                None
+            }
+        })
+        .filter(|n| n.has_valid_len()) else {
             let e = ProtocolError::InvalidSyntax;
-            self.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, vec![error_notify(&e)]);
+            self.send_response(
+                cx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                vec![error_notify(&e)],
+            );
             return;
         };
         let nonces = Nonces {
@@ -507,11 +714,16 @@ impl IkeSa {
         match respond(self, cx, peer, &payloads, old.as_ref(), nonces, false) {
             Ok((resp, new)) => {
                 self.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, resp);
-                self.install_child(cx, new);
+                self.install_child_as(cx, new, true);
             }
             Err(e) => {
                 info!(ike = %self.id, "CREATE_CHILD_SA refused: {e}");
-                self.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, vec![error_notify(&e)]);
+                self.send_response(
+                    cx,
+                    ExchangeType::CREATE_CHILD_SA,
+                    mid,
+                    vec![error_notify(&e)],
+                );
             }
         }
     }

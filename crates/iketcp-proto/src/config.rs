@@ -4,7 +4,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use iketcp_crypto::SecretBytes;
-use iketcp_wire::ike::{Id, NotifyType, Transform, TransformId, TransformType, TrafficSelector};
+use iketcp_wire::ike::{Id, NotifyType, TrafficSelector, Transform, TransformId, TransformType};
 
 use crate::proposal::ProposalSpec;
 
@@ -199,9 +199,11 @@ pub mod suites {
 
     /// `aes128gcm16` for ESP, with an optional PFS group.
     pub fn esp_aes128gcm16(pfs: Option<TransformId>) -> ProposalSpec {
-        let mut transforms = vec![
-            Transform::with_key_length(TransformType::ENCR, TransformId::ENCR_AES_GCM_16, 128),
-        ];
+        let mut transforms = vec![Transform::with_key_length(
+            TransformType::ENCR,
+            TransformId::ENCR_AES_GCM_16,
+            128,
+        )];
         transforms.extend(pfs.map(|g| t(TransformType::KE, g)));
         transforms.push(t(TransformType::ESN, TransformId::ESN_NO));
         ProposalSpec { transforms }

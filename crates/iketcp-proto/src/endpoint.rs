@@ -119,8 +119,14 @@ impl Endpoint {
     }
 
     /// Runs `f` on one IKE SA with a context, then adopts new SAs and reaps dead ones.
-    fn run<R>(&mut self, now: Instant, local_spi: u64, f: impl FnOnce(&mut IkeSa, &mut Cx<'_>) -> R) -> Option<R> {
+    fn run<R>(
+        &mut self,
+        now: Instant,
+        local_spi: u64,
+        f: impl FnOnce(&mut IkeSa, &mut Cx<'_>) -> R,
+    ) -> Option<R> {
         let mut new_sas = Vec::new();
+        let mut handoffs = Vec::new();
         let r = {
             let sa = self.sas.get_mut(&local_spi)?;
             let mut cx = Cx {
@@ -133,11 +139,29 @@ impl Endpoint {
                 new_sas: &mut new_sas,
                 ike_spis: &self.local_spis,
                 next_id: &mut self.next_id,
+                handoffs: &mut handoffs,
             };
             f(sa, &mut cx)
         };
         self.adopt(new_sas);
         self.reap(local_spi);
+        for h in handoffs {
+            if let Some(sa) = self.sas.get_mut(&h.to) {
+                sa.children.extend(h.children);
+                sa.queue.extend(h.tasks);
+                let kick: fn(&mut IkeSa, &mut Cx<'_>) = |sa, cx| sa.kick(cx);
+                self.run(now, h.to, kick);
+            } else {
+                // The successor is gone too: its Child SAs went with it.
+                for c in h.children {
+                    self.child_spis.remove(&c.spi_in);
+                    self.out.push_back(Output::RemoveChild {
+                        spi_in: c.spi_in,
+                        spi_out: c.spi_out,
+                    });
+                }
+            }
+        }
         Some(r)
     }
 
@@ -151,7 +175,10 @@ impl Endpoint {
     }
 
     fn reap(&mut self, local_spi: u64) {
-        if self.sas.get(&local_spi).is_some_and(|sa| sa.state == State::Dead)
+        if self
+            .sas
+            .get(&local_spi)
+            .is_some_and(|sa| sa.state == State::Dead)
             && let Some(sa) = self.sas.remove(&local_spi)
         {
             self.by_id.remove(&sa.id);
@@ -187,7 +214,11 @@ impl Endpoint {
             return;
         }
         // The sender's role tells which SPI is ours.
-        let local = if from_initiator { view.spi_r() } else { view.spi_i() };
+        let local = if from_initiator {
+            view.spi_r()
+        } else {
+            view.spi_i()
+        };
         let (spi_i, spi_r) = (view.spi_i(), view.spi_r());
         let handled = self.run(now, local, |sa, cx| {
             let ours = sa.initiator != from_initiator
@@ -199,7 +230,10 @@ impl Endpoint {
             ours
         });
         if handled != Some(true) {
-            debug!("dropped message from {}: no IKE SA {spi_i:016x}_i {spi_r:016x}_r", path.remote);
+            debug!(
+                "dropped message from {}: no IKE SA {spi_i:016x}_i {spi_r:016x}_r",
+                path.remote
+            );
         }
     }
 
@@ -213,7 +247,11 @@ impl Endpoint {
             self.run(now, local, |sa, cx| sa.handle(cx, path, raw, msg));
             return;
         }
-        let half_open = self.sas.values().filter(|s| s.state == State::HalfOpen).count();
+        let half_open = self
+            .sas
+            .values()
+            .filter(|s| s.state == State::HalfOpen)
+            .count();
         let cookie_needed = half_open >= self.config.cookie_threshold;
         let secret = self.cookie_secret.clone();
         let cookie = move |ni: &[u8], path: &Path, spi_i: u64| -> Vec<u8> {
@@ -241,6 +279,7 @@ impl Endpoint {
                 new_sas: &mut new_sas,
                 ike_spis: &self.local_spis,
                 next_id: &mut self.next_id,
+                handoffs: &mut Vec::new(),
             };
             let r = Responder {
                 id,
@@ -275,14 +314,25 @@ impl Endpoint {
 
     /// Starts an IKE SA with a configured peer over UDP, from its configured addresses,
     /// creating `child` with IKE_AUTH.
-    pub fn initiate(&mut self, now: Instant, peer: &str, child: Option<&str>) -> Result<IkeSaId, ApiError> {
+    pub fn initiate(
+        &mut self,
+        now: Instant,
+        peer: &str,
+        child: Option<&str>,
+    ) -> Result<IkeSaId, ApiError> {
         let p = self.peer_index(peer)?;
         let path = Path::udp(self.peers[p].local, self.peers[p].remote);
         self.initiate_on(now, peer, child, path)
     }
 
     /// Starts an IKE SA on a given path (e.g. a stream the I/O layer opened).
-    pub fn initiate_on(&mut self, now: Instant, peer: &str, child: Option<&str>, path: Path) -> Result<IkeSaId, ApiError> {
+    pub fn initiate_on(
+        &mut self,
+        now: Instant,
+        peer: &str,
+        child: Option<&str>,
+        path: Path,
+    ) -> Result<IkeSaId, ApiError> {
         let p = self.peer_index(peer)?;
         let c = child.map(|c| self.child_index(p, c)).transpose()?;
         self.next_id += 1;
@@ -299,6 +349,7 @@ impl Endpoint {
                 new_sas: &mut new_sas,
                 ike_spis: &self.local_spis,
                 next_id: &mut self.next_id,
+                handoffs: &mut Vec::new(),
             };
             IkeSa::initiate(&mut cx, id, p, path, c)?
         };
@@ -320,16 +371,28 @@ impl Endpoint {
     }
 
     /// A new Child SA on an established IKE SA (CREATE_CHILD_SA).
-    pub fn create_child(&mut self, now: Instant, ike: IkeSaId, child: &str) -> Result<(), ApiError> {
+    pub fn create_child(
+        &mut self,
+        now: Instant,
+        ike: IkeSaId,
+        child: &str,
+    ) -> Result<(), ApiError> {
         let spi = *self.by_id.get(&ike).ok_or(ApiError::UnknownSa(ike))?;
-        let peer = self.sas.get(&spi).and_then(|s| s.peer).ok_or(ApiError::NotEstablished)?;
+        let peer = self
+            .sas
+            .get(&spi)
+            .and_then(|s| s.peer)
+            .ok_or(ApiError::NotEstablished)?;
         let cfg = self.child_index(peer, child)?;
         self.task(now, ike, Task::CreateChild { cfg })
     }
 
     fn child_check(&self, ike: IkeSaId, spi_in: u32) -> Result<(), ApiError> {
         let spi = self.by_id.get(&ike).ok_or(ApiError::UnknownSa(ike))?;
-        let ok = self.sas.get(spi).is_some_and(|s| s.children.iter().any(|c| c.spi_in == spi_in));
+        let ok = self
+            .sas
+            .get(spi)
+            .is_some_and(|s| s.children.iter().any(|c| c.spi_in == spi_in));
         ok.then_some(()).ok_or(ApiError::UnknownChildSa(spi_in))
     }
 
@@ -338,7 +401,12 @@ impl Endpoint {
         self.task(now, ike, Task::RekeyChild { spi_in })
     }
 
-    pub fn delete_child(&mut self, now: Instant, ike: IkeSaId, spi_in: u32) -> Result<(), ApiError> {
+    pub fn delete_child(
+        &mut self,
+        now: Instant,
+        ike: IkeSaId,
+        spi_in: u32,
+    ) -> Result<(), ApiError> {
         self.child_check(ike, spi_in)?;
         self.task(now, ike, Task::DeleteChild { spi_in })
     }
@@ -398,7 +466,10 @@ impl Endpoint {
             .values()
             .map(|sa| IkeSaInfo {
                 id: sa.id,
-                peer: sa.peer.and_then(|p| self.peers.get(p)).map(|p| p.name.clone()),
+                peer: sa
+                    .peer
+                    .and_then(|p| self.peers.get(p))
+                    .map(|p| p.name.clone()),
                 established: sa.state == State::Established,
                 initiator: sa.initiator,
                 spi_i: sa.spi_i,

@@ -61,7 +61,9 @@ impl ProtocolError {
             ProtocolError::NoProposalChosen => NotifyType::NO_PROPOSAL_CHOSEN,
             ProtocolError::TsUnacceptable => NotifyType::TS_UNACCEPTABLE,
             ProtocolError::AuthenticationFailed => NotifyType::AUTHENTICATION_FAILED,
-            ProtocolError::UnsupportedCriticalPayload(_) => NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
+            ProtocolError::UnsupportedCriticalPayload(_) => {
+                NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD
+            }
             ProtocolError::ChildSaNotFound => NotifyType::CHILD_SA_NOT_FOUND,
             ProtocolError::TemporaryFailure => NotifyType::TEMPORARY_FAILURE,
             ProtocolError::InvalidKe(_) => NotifyType::INVALID_KE_PAYLOAD,

@@ -139,7 +139,10 @@ pub enum Output {
     /// Install both directions of a Child SA in the ESP engine.
     InstallChild(Box<ChildSaKeys>),
     /// Remove both directions of a Child SA.
-    RemoveChild { spi_in: u32, spi_out: u32 },
+    RemoveChild {
+        spi_in: u32,
+        spi_out: u32,
+    },
     /// Close a stream (e.g. after asking for a cookie over it, R-COOKIE-1).
     CloseStream(StreamId),
     Event(Event),

@@ -3,7 +3,9 @@
 
 use iketcp_crypto::{keymat, psk_auth, verify_psk_auth};
 use iketcp_wire::codec::Writer;
-use iketcp_wire::ike::{Auth, AuthMethod, ExchangeType, Id, Notify, NotifyType, Payload, ProtocolId, Sa};
+use iketcp_wire::ike::{
+    Auth, AuthMethod, ExchangeType, Id, Notify, NotifyType, Payload, ProtocolId, Sa,
+};
 use tracing::info;
 
 use crate::child::{self, ChildRequest, Nonces};
@@ -83,10 +85,18 @@ impl IkeSa {
         {
             let spi_in = cx.new_child_spi();
             if ccfg.mode == Mode::Transport {
-                payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE, vec![])));
+                payloads.push(Payload::Notify(Notify::new(
+                    NotifyType::USE_TRANSPORT_MODE,
+                    vec![],
+                )));
             }
             payloads.push(Payload::Sa(Sa {
-                proposals: proposal::offer(&ccfg.esp_proposals, ProtocolId::ESP, &spi_in.to_be_bytes(), true),
+                proposals: proposal::offer(
+                    &ccfg.esp_proposals,
+                    ProtocolId::ESP,
+                    &spi_in.to_be_bytes(),
+                    true,
+                ),
             }));
             payloads.push(Payload::TsI(ts::to_wire(&ccfg.local_ts)));
             payloads.push(Payload::TsR(ts::to_wire(&ccfg.remote_ts)));
@@ -101,23 +111,60 @@ impl IkeSa {
             });
         }
         self.state = State::AuthSent;
-        self.send_request(cx, ExchangeType::IKE_AUTH, payloads, Active::Auth(AuthRequest { child: child_req }));
+        self.send_request(
+            cx,
+            ExchangeType::IKE_AUTH,
+            payloads,
+            Active::Auth(AuthRequest { child: child_req }),
+        );
     }
 
     /// The responder's handling of IKE_AUTH.
-    pub(crate) fn process_auth_request(&mut self, cx: &mut Cx<'_>, mid: u32, payloads: Vec<Payload>) {
-        let idi = find(&payloads, |p| if let Payload::IdI(i) = p { Some(i) } else { None });
-        let idr = find(&payloads, |p| if let Payload::IdR(i) = p { Some(i) } else { None });
-        let auth = find(&payloads, |p| if let Payload::Auth(a) = p { Some(a) } else { None });
+    pub(crate) fn process_auth_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        mid: u32,
+        payloads: Vec<Payload>,
+    ) {
+        let idi = find(&payloads, |p| {
+            if let Payload::IdI(i) = p {
+                Some(i)
+            } else {
+                None
+            }
+        });
+        let idr = find(&payloads, |p| {
+            if let Payload::IdR(i) = p {
+                Some(i)
+            } else {
+                None
+            }
+        });
+        let auth = find(&payloads, |p| {
+            if let Payload::Auth(a) = p {
+                Some(a)
+            } else {
+                None
+            }
+        });
         let (Some(idi), Some(auth)) = (idi, auth) else {
-            self.send_response(cx, ExchangeType::IKE_AUTH, mid, vec![error_notify(&ProtocolError::InvalidSyntax)]);
-            self.die(cx, DownReason::Protocol("IKE_AUTH without IDi or AUTH".into()));
+            self.send_response(
+                cx,
+                ExchangeType::IKE_AUTH,
+                mid,
+                vec![error_notify(&ProtocolError::InvalidSyntax)],
+            );
+            self.die(
+                cx,
+                DownReason::Protocol("IKE_AUTH without IDi or AUTH".into()),
+            );
             return;
         };
         // The peer configuration is the one whose identities match (RFC 7296 §2.15).
-        let peer = cx.peers.iter().position(|p| {
-            p.remote_id == *idi && idr.is_none_or(|r| *r == p.local_id)
-        });
+        let peer = cx
+            .peers
+            .iter()
+            .position(|p| p.remote_id == *idi && idr.is_none_or(|r| *r == p.local_id));
         let verified = peer.and_then(|i| {
             let cfg = cx.peers.get(i)?;
             let AuthConfig::Psk(psk) = &cfg.auth;
@@ -175,7 +222,12 @@ impl IkeSa {
     }
 
     /// The initiator's handling of the IKE_AUTH response.
-    pub(crate) fn process_auth_response(&mut self, cx: &mut Cx<'_>, req: AuthRequest, payloads: Vec<Payload>) {
+    pub(crate) fn process_auth_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        req: AuthRequest,
+        payloads: Vec<Payload>,
+    ) {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
@@ -184,10 +236,24 @@ impl IkeSa {
             self.die(cx, DownReason::PeerError("AUTHENTICATION_FAILED".into()));
             return;
         }
-        let idr = find(&payloads, |p| if let Payload::IdR(i) = p { Some(i) } else { None });
-        let auth = find(&payloads, |p| if let Payload::Auth(a) = p { Some(a) } else { None });
+        let idr = find(&payloads, |p| {
+            if let Payload::IdR(i) = p {
+                Some(i)
+            } else {
+                None
+            }
+        });
+        let auth = find(&payloads, |p| {
+            if let Payload::Auth(a) = p {
+                Some(a)
+            } else {
+                None
+            }
+        });
         let ok = match (idr, auth) {
-            (Some(idr), Some(auth)) => *idr == cfg.remote_id && self.check_peer_auth(psk.expose(), idr, auth),
+            (Some(idr), Some(auth)) => {
+                *idr == cfg.remote_id && self.check_peer_auth(psk.expose(), idr, auth)
+            }
             _ => false,
         };
         if !ok {

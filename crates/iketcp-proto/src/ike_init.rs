@@ -77,7 +77,10 @@ impl IkeSa {
         path: Path,
         first_child: Option<usize>,
     ) -> Result<IkeSa, ApiError> {
-        let cfg = cx.peers.get(peer).ok_or(ApiError::UnknownPeer(String::new()))?;
+        let cfg = cx
+            .peers
+            .get(peer)
+            .ok_or(ApiError::UnknownPeer(String::new()))?;
         let group = cfg
             .ike_proposals
             .first()
@@ -115,6 +118,7 @@ impl IkeSa {
             first_child,
             announced: false,
             superseded: false,
+            successor: None,
         };
         sa.send_init_request(
             cx,
@@ -140,7 +144,9 @@ impl IkeSa {
             proposals: proposal::offer(&cfg.ike_proposals, ProtocolId::IKE, &[], false),
         }));
         payloads.push(ke_payload(req.ke.as_ref()));
-        payloads.push(Payload::Nonce(Nonce { data: self.ni.clone() }));
+        payloads.push(Payload::Nonce(Nonce {
+            data: self.ni.clone(),
+        }));
         payloads.extend(natd::notifies(
             self.spi_i,
             0,
@@ -172,7 +178,13 @@ impl IkeSa {
     }
 
     /// The initiator's handling of the IKE_SA_INIT response.
-    pub(crate) fn process_init_response(&mut self, cx: &mut Cx<'_>, path: Path, raw: &[u8], msg: Message) {
+    pub(crate) fn process_init_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        path: Path,
+        raw: &[u8],
+        msg: Message,
+    ) {
         if self.state != State::InitSent {
             return;
         }
@@ -196,9 +208,11 @@ impl IkeSa {
         // RFC 7296 §1.2: the responder wants another group.
         if let Some(data) = notify_data(&payloads, NotifyType::INVALID_KE_PAYLOAD) {
             let wanted = (data.len() == 2).then(|| u16::from_be_bytes([data[0], data[1]]));
-            let offered = self
-                .peer_config(cx)
-                .is_some_and(|c| c.ike_proposals.iter().any(|p| p.ke_groups().any(|g| Some(g.0) == wanted)));
+            let offered = self.peer_config(cx).is_some_and(|c| {
+                c.ike_proposals
+                    .iter()
+                    .any(|p| p.ke_groups().any(|g| Some(g.0) == wanted))
+            });
             let group = wanted.and_then(KeGroup::from_iana);
             if let (true, Some(group)) = (offered, group)
                 && let Some(out) = self.outstanding.take()
@@ -232,9 +246,27 @@ impl IkeSa {
             return;
         }
         let (Some(sa), Some(ke), Some(nonce)) = (
-            payloads.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None }),
-            payloads.iter().find_map(|p| if let Payload::Ke(k) = p { Some(k) } else { None }),
-            payloads.iter().find_map(|p| if let Payload::Nonce(n) = p { Some(n) } else { None }),
+            payloads.iter().find_map(|p| {
+                if let Payload::Sa(s) = p {
+                    Some(s)
+                } else {
+                    None
+                }
+            }),
+            payloads.iter().find_map(|p| {
+                if let Payload::Ke(k) = p {
+                    Some(k)
+                } else {
+                    None
+                }
+            }),
+            payloads.iter().find_map(|p| {
+                if let Payload::Nonce(n) = p {
+                    Some(n)
+                } else {
+                    None
+                }
+            }),
         ) else {
             debug!(ike = %self.id, "IKE_SA_INIT response lacks SA, KE or Nonce");
             return;
@@ -242,8 +274,10 @@ impl IkeSa {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
-        let chosen = proposal::check_answer(&sa.proposals, &cfg.ike_proposals, ProtocolId::IKE, false);
-        let (Some(chosen), Some(algs)) = (chosen.clone(), chosen.as_ref().and_then(ike_algorithms)) else {
+        let chosen =
+            proposal::check_answer(&sa.proposals, &cfg.ike_proposals, ProtocolId::IKE, false);
+        let (Some(chosen), Some(algs)) = (chosen.clone(), chosen.as_ref().and_then(ike_algorithms))
+        else {
             self.init_error(cx, "unacceptable proposal in response".into());
             return;
         };
@@ -256,7 +290,9 @@ impl IkeSa {
         let Active::Init(req) = out.active else {
             return;
         };
-        if chosen.ke_group() != Some(TransformId(req.ke.group().iana())) || ke.group != chosen.ke_group().unwrap_or_default() {
+        if chosen.ke_group() != Some(TransformId(req.ke.group().iana()))
+            || ke.group != chosen.ke_group().unwrap_or_default()
+        {
             self.init_error(cx, "key exchange group mismatch".into());
             return;
         }
@@ -286,7 +322,8 @@ impl IkeSa {
         self.keys = Some(keys);
         self.chosen = Some(chosen);
         self.init_response = raw.to_vec();
-        self.peer_fragmentation = notify_data(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+        self.peer_fragmentation =
+            notify_data(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         let nat = natd::detect(&payloads, self.spi_i, self.spi_r, path.local, path.remote);
         // RFC 7296 §2.23: with a NAT, IKE continues on port 4500 (not on a stream: R-NAT-1).
         if nat.any() && !self.path.is_stream() {
@@ -329,7 +366,8 @@ fn stateless_reply(cx: &mut Cx<'_>, path: Path, req: &Header, notify: Notify) {
     };
     debug!("sending stateless {msg}");
     if let Ok(message) = msg.emit() {
-        cx.out.push_back(Output::Transmit(Transmit { path, message }));
+        cx.out
+            .push_back(Output::Transmit(Transmit { path, message }));
     }
 }
 
@@ -337,23 +375,50 @@ fn error_reply(cx: &mut Cx<'_>, path: Path, req: &Header, e: ProtocolError) {
     stateless_reply(cx, path, req, Notify::new(e.notify(), e.data()));
 }
 
+/// Computes the cookie for (Ni, the initiator's path, SPIi).
+pub(crate) type CookieFn<'a> = &'a dyn Fn(&[u8], &Path, u64) -> Vec<u8>;
+
 /// What a responder needs beyond the message to answer IKE_SA_INIT.
 pub(crate) struct Responder<'a> {
     pub id: IkeSaId,
     pub cookie_needed: bool,
-    pub cookie: &'a dyn Fn(&[u8], &Path, u64) -> Vec<u8>,
+    pub cookie: CookieFn<'a>,
     pub half_open_until: Instant,
 }
 
 /// The responder's handling of an IKE_SA_INIT request: a half-open IKE SA, or a
 /// stateless reply and `None`.
-pub(crate) fn respond(cx: &mut Cx<'_>, r: Responder<'_>, path: Path, raw: &[u8], msg: Message) -> Option<IkeSa> {
-    let header = msg.header.clone();
+pub(crate) fn respond(
+    cx: &mut Cx<'_>,
+    r: Responder<'_>,
+    path: Path,
+    raw: &[u8],
+    msg: Message,
+) -> Option<IkeSa> {
+    let header = msg.header;
     let payloads = msg.payloads;
     let (Some(sa), Some(ke), Some(nonce)) = (
-        payloads.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None }),
-        payloads.iter().find_map(|p| if let Payload::Ke(k) = p { Some(k) } else { None }),
-        payloads.iter().find_map(|p| if let Payload::Nonce(n) = p { Some(n) } else { None }),
+        payloads.iter().find_map(|p| {
+            if let Payload::Sa(s) = p {
+                Some(s)
+            } else {
+                None
+            }
+        }),
+        payloads.iter().find_map(|p| {
+            if let Payload::Ke(k) = p {
+                Some(k)
+            } else {
+                None
+            }
+        }),
+        payloads.iter().find_map(|p| {
+            if let Payload::Nonce(n) = p {
+                Some(n)
+            } else {
+                None
+            }
+        }),
     ) else {
         error_reply(cx, path, &header, ProtocolError::InvalidSyntax);
         return None;
@@ -383,7 +448,9 @@ pub(crate) fn respond(cx: &mut Cx<'_>, r: Responder<'_>, path: Path, raw: &[u8],
         .flat_map(|p: &PeerConfig| p.ike_proposals.iter().cloned())
         .collect();
     let chosen = proposal::select(&sa.proposals, &specs, ProtocolId::IKE, false);
-    let Some((chosen, (prf, encr, integ))) = chosen.and_then(|c| ike_algorithms(&c).map(|a| (c, a))) else {
+    let Some((chosen, (prf, encr, integ))) =
+        chosen.and_then(|c| ike_algorithms(&c).map(|a| (c, a)))
+    else {
         info!("no acceptable IKE proposal from {}", path.remote);
         error_reply(cx, path, &header, ProtocolError::NoProposalChosen);
         return None;
@@ -419,7 +486,8 @@ pub(crate) fn respond(cx: &mut Cx<'_>, r: Responder<'_>, path: Path, raw: &[u8],
     .ok()
     .and_then(|k| Keys::new(k, false).ok())?;
     let fragmentation_ok = cx.peers.iter().any(|p| p.fragmentation);
-    let peer_fragmentation = notify_data(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+    let peer_fragmentation =
+        notify_data(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
     let nat = natd::detect(&payloads, header.spi_i, 0, path.local, path.remote);
     let mut resp = vec![
         Payload::Sa(Sa {
@@ -429,10 +497,19 @@ pub(crate) fn respond(cx: &mut Cx<'_>, r: Responder<'_>, path: Path, raw: &[u8],
         Payload::Nonce(Nonce { data: nr.clone() }),
     ];
     if nat.supported {
-        resp.extend(natd::notifies(header.spi_i, spi_r, path.local, path.remote, fake_nat(&path)));
+        resp.extend(natd::notifies(
+            header.spi_i,
+            spi_r,
+            path.local,
+            path.remote,
+            fake_nat(&path),
+        ));
     }
     if fragmentation_ok && peer_fragmentation {
-        resp.push(Payload::Notify(Notify::new(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, vec![])));
+        resp.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+            vec![],
+        )));
     }
     let mut sa = IkeSa {
         id: r.id,
@@ -463,6 +540,7 @@ pub(crate) fn respond(cx: &mut Cx<'_>, r: Responder<'_>, path: Path, raw: &[u8],
         first_child: None,
         announced: false,
         superseded: false,
+        successor: None,
     };
     let reply = Message {
         header: sa.header(ExchangeType::IKE_SA_INIT, true, 0),
@@ -475,4 +553,3 @@ pub(crate) fn respond(cx: &mut Cx<'_>, r: Responder<'_>, path: Path, raw: &[u8],
     sa.cached_response = Some((0, vec![bytes]));
     Some(sa)
 }
-

@@ -17,6 +17,17 @@ use crate::protect::Keys;
 
 const NONCE_LEN: usize = 32;
 
+/// The new IKE SA's parameters (RFC 7296 §2.18).
+struct Successor {
+    initiator: bool,
+    spi_i: u64,
+    spi_r: u64,
+    chosen: Chosen,
+    keys: Keys,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+}
+
 pub(crate) struct IkeRekeyRequest {
     pub spi: u64,
     pub nonce: Vec<u8>,
@@ -45,9 +56,16 @@ impl IkeSa {
         let nonce = cx.random_bytes(NONCE_LEN);
         let payloads = vec![
             Payload::Sa(Sa {
-                proposals: proposal::offer(&cfg.ike_proposals, ProtocolId::IKE, &spi.to_be_bytes(), false),
+                proposals: proposal::offer(
+                    &cfg.ike_proposals,
+                    ProtocolId::IKE,
+                    &spi.to_be_bytes(),
+                    false,
+                ),
             }),
-            Payload::Nonce(Nonce { data: nonce.clone() }),
+            Payload::Nonce(Nonce {
+                data: nonce.clone(),
+            }),
             Payload::Ke(Ke {
                 group: TransformId(ke.group().iana()),
                 data: ke.public_value().to_vec(),
@@ -62,7 +80,16 @@ impl IkeSa {
     }
 
     /// Builds the IKE SA that replaces this one and moves the Child SAs to it.
-    fn successor(&mut self, cx: &mut Cx<'_>, initiator: bool, spi_i: u64, spi_r: u64, chosen: Chosen, keys: Keys, ni: Vec<u8>, nr: Vec<u8>) {
+    fn successor(&mut self, cx: &mut Cx<'_>, n: Successor) {
+        let Successor {
+            initiator,
+            spi_i,
+            spi_r,
+            chosen,
+            keys,
+            ni,
+            nr,
+        } = n;
         let id = cx.new_sa_id();
         let mut new = IkeSa {
             id,
@@ -92,34 +119,66 @@ impl IkeSa {
             half_open_until: None,
             first_child: None,
             announced: true,
-                superseded: false,
+            superseded: false,
+            successor: None,
         };
         // Work queued on the old SA continues on the new one.
         new.queue = std::mem::take(&mut self.queue);
         new.established(cx);
         info!(old = %self.id, new = %new.id, "IKE SA rekeyed");
-        cx.event(Event::IkeRekeyed { old: self.id, new: new.id });
+        cx.event(Event::IkeRekeyed {
+            old: self.id,
+            new: new.id,
+        });
         self.superseded = true;
+        self.successor = Some(new.local_spi());
         self.rekey_at = None;
         self.dpd_at = None;
         cx.new_sas.push(new);
     }
 
-    pub(crate) fn process_rekey_ike_response(&mut self, cx: &mut Cx<'_>, req: IkeRekeyRequest, payloads: Vec<Payload>) {
+    pub(crate) fn process_rekey_ike_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        req: IkeRekeyRequest,
+        payloads: Vec<Payload>,
+    ) {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
-        let sa = find(&payloads, |p| if let Payload::Sa(s) = p { Some(s) } else { None });
-        let nr = find(&payloads, |p| if let Payload::Nonce(n) = p { Some(n) } else { None });
-        let ke = find(&payloads, |p| if let Payload::Ke(k) = p { Some(k) } else { None });
-        let chosen = sa.and_then(|s| proposal::check_answer(&s.proposals, &cfg.ike_proposals, ProtocolId::IKE, false));
+        let sa = find(&payloads, |p| {
+            if let Payload::Sa(s) = p {
+                Some(s)
+            } else {
+                None
+            }
+        });
+        let nr = find(&payloads, |p| {
+            if let Payload::Nonce(n) = p {
+                Some(n)
+            } else {
+                None
+            }
+        });
+        let ke = find(&payloads, |p| {
+            if let Payload::Ke(k) = p {
+                Some(k)
+            } else {
+                None
+            }
+        });
+        let chosen = sa.and_then(|s| {
+            proposal::check_answer(&s.proposals, &cfg.ike_proposals, ProtocolId::IKE, false)
+        });
         let (Some(chosen), Some(nr), Some(ke)) = (chosen, nr, ke) else {
             info!(ike = %self.id, "IKE rekey refused or malformed; retrying later");
             self.rekey_at = Some(cx.now + core::time::Duration::from_secs(30));
             return;
         };
         let peer_spi = <[u8; 8]>::try_from(chosen.spi.as_slice()).map(u64::from_be_bytes);
-        let (Ok(peer_spi), Some(algs), Some(old)) = (peer_spi, ike_algorithms(&chosen), self.keys.as_ref()) else {
+        let (Ok(peer_spi), Some(algs), Some(old)) =
+            (peer_spi, ike_algorithms(&chosen), self.keys.as_ref())
+        else {
             return;
         };
         if chosen.ke_group() != Some(ke.group) || ke.group.0 != req.ke.group().iana() {
@@ -147,30 +206,70 @@ impl IkeSa {
         let Some(keys) = keys else {
             return;
         };
-        self.successor(cx, true, req.spi, peer_spi, chosen, keys, req.nonce, nr.data.clone());
+        let n = Successor {
+            initiator: true,
+            spi_i: req.spi,
+            spi_r: peer_spi,
+            chosen,
+            keys,
+            ni: req.nonce,
+            nr: nr.data.clone(),
+        };
+        self.successor(cx, n);
         self.queue.clear();
         self.enqueue(cx, Task::DeleteIke);
     }
 
-    pub(crate) fn process_rekey_ike_request(&mut self, cx: &mut Cx<'_>, mid: u32, payloads: Vec<Payload>) {
+    pub(crate) fn process_rekey_ike_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        mid: u32,
+        payloads: Vec<Payload>,
+    ) {
         let reply_err = |sa: &mut IkeSa, cx: &mut Cx<'_>, e: ProtocolError| {
-            sa.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, vec![error_notify(&e)]);
+            sa.send_response(
+                cx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                vec![error_notify(&e)],
+            );
         };
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
-        let sa = find(&payloads, |p| if let Payload::Sa(s) = p { Some(s) } else { None });
-        let ni = find(&payloads, |p| if let Payload::Nonce(n) = p { Some(n) } else { None });
-        let ke = find(&payloads, |p| if let Payload::Ke(k) = p { Some(k) } else { None });
+        let sa = find(&payloads, |p| {
+            if let Payload::Sa(s) = p {
+                Some(s)
+            } else {
+                None
+            }
+        });
+        let ni = find(&payloads, |p| {
+            if let Payload::Nonce(n) = p {
+                Some(n)
+            } else {
+                None
+            }
+        });
+        let ke = find(&payloads, |p| {
+            if let Payload::Ke(k) = p {
+                Some(k)
+            } else {
+                None
+            }
+        });
         let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) else {
             reply_err(self, cx, ProtocolError::InvalidSyntax);
             return;
         };
-        let Some(chosen) = proposal::select(&sa.proposals, &cfg.ike_proposals, ProtocolId::IKE, false) else {
+        let Some(chosen) =
+            proposal::select(&sa.proposals, &cfg.ike_proposals, ProtocolId::IKE, false)
+        else {
             reply_err(self, cx, ProtocolError::NoProposalChosen);
             return;
         };
-        let (Some(group), Some((prf, encr, integ))) = (chosen.ke_group(), ike_algorithms(&chosen)) else {
+        let (Some(group), Some((prf, encr, integ))) = (chosen.ke_group(), ike_algorithms(&chosen))
+        else {
             reply_err(self, cx, ProtocolError::NoProposalChosen);
             return;
         };
@@ -178,7 +277,8 @@ impl IkeSa {
             reply_err(self, cx, ProtocolError::InvalidKe(group.0));
             return;
         }
-        let Ok(peer_spi) = <[u8; 8]>::try_from(chosen.spi.as_slice()).map(u64::from_be_bytes) else {
+        let Ok(peer_spi) = <[u8; 8]>::try_from(chosen.spi.as_slice()).map(u64::from_be_bytes)
+        else {
             reply_err(self, cx, ProtocolError::InvalidSyntax);
             return;
         };
@@ -226,6 +326,15 @@ impl IkeSa {
         ];
         self.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, resp);
         let ni = ni.data.clone();
-        self.successor(cx, false, peer_spi, spi, chosen, keys, ni, nr);
+        let n = Successor {
+            initiator: false,
+            spi_i: peer_spi,
+            spi_r: spi,
+            chosen,
+            keys,
+            ni,
+            nr,
+        };
+        self.successor(cx, n);
     }
 }

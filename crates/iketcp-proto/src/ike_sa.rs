@@ -10,7 +10,9 @@ use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
 use iketcp_crypto::Rng;
-use iketcp_wire::ike::{ExchangeType, Flags, Header, IKEV2_VERSION, Message, Notify, Payload, PayloadType};
+use iketcp_wire::ike::{
+    ExchangeType, Flags, Header, IKEV2_VERSION, Message, Notify, Payload, PayloadType,
+};
 use tracing::{debug, info};
 
 use crate::child::{ChildRequest, ChildSa};
@@ -38,6 +40,16 @@ pub(crate) struct Cx<'a> {
     /// Local IKE SPIs in use across the endpoint.
     pub ike_spis: &'a HashSet<u64>,
     pub next_id: &'a mut u64,
+    /// Child SAs and tasks a superseded IKE SA passes to its successor.
+    pub handoffs: &'a mut Vec<Handoff>,
+}
+
+/// What an IKE SA replaced by a rekey passes on: Child SAs that completed on it after the
+/// rekey, and queued Child SA work (RFC 7296 §2.8: the new IKE SA inherits them).
+pub(crate) struct Handoff {
+    pub to: u64,
+    pub children: Vec<crate::child::ChildSa>,
+    pub tasks: Vec<Task>,
 }
 
 impl Cx<'_> {
@@ -75,7 +87,10 @@ impl Cx<'_> {
     pub fn new_ike_spi(&mut self) -> u64 {
         loop {
             let spi = self.random_u64();
-            if spi != 0 && !self.ike_spis.contains(&spi) && !self.new_sas.iter().any(|s| s.local_spi() == spi) {
+            if spi != 0
+                && !self.ike_spis.contains(&spi)
+                && !self.new_sas.iter().any(|s| s.local_spi() == spi)
+            {
                 return spi;
             }
         }
@@ -180,11 +195,17 @@ pub(crate) struct IkeSa {
     pub announced: bool,
     /// Replaced by a rekeyed IKE SA; its deletion is the end of a rekey.
     pub superseded: bool,
+    /// The local SPI of the IKE SA that replaced this one.
+    pub successor: Option<u64>,
 }
 
 impl IkeSa {
     pub fn local_spi(&self) -> u64 {
-        if self.initiator { self.spi_i } else { self.spi_r }
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
     }
 
     pub fn peer_config<'a>(&self, cx: &Cx<'a>) -> Option<&'a PeerConfig> {
@@ -215,11 +236,18 @@ impl IkeSa {
     /// only over UDP and only when the peer announced support (R-FRAG-1).
     fn fragment_size(&self, cx: &Cx<'_>) -> Option<usize> {
         let ours = self.peer_config(cx).is_none_or(|p| p.fragmentation);
-        (ours && self.peer_fragmentation && !self.path.is_stream()).then_some(cx.config.fragment_size)
+        (ours && self.peer_fragmentation && !self.path.is_stream())
+            .then_some(cx.config.fragment_size)
     }
 
     /// Encrypts and sends a request, and waits for its response.
-    pub fn send_request(&mut self, cx: &mut Cx<'_>, exchange: ExchangeType, payloads: Vec<Payload>, active: Active) {
+    pub fn send_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        exchange: ExchangeType,
+        payloads: Vec<Payload>,
+        active: Active,
+    ) {
         let mid = self.next_mid;
         let header = self.header(exchange, false, mid);
         let frag = self.fragment_size(cx);
@@ -238,7 +266,13 @@ impl IkeSa {
     }
 
     /// Sends the packets of request `mid` and arms its timers.
-    pub fn transmit_request(&mut self, cx: &mut Cx<'_>, mid: u32, packets: Vec<Vec<u8>>, active: Active) {
+    pub fn transmit_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        mid: u32,
+        packets: Vec<Vec<u8>>,
+        active: Active,
+    ) {
         for p in &packets {
             self.transmit(cx, p.clone());
         }
@@ -246,7 +280,10 @@ impl IkeSa {
             // R-RETX-1: TCP retransmits for us; we only give up after a while.
             (None, cx.now + cx.config.stream_response_timeout())
         } else {
-            (Some(cx.now + cx.config.retransmit.wait(0)), cx.now + cx.config.retransmit.total())
+            (
+                Some(cx.now + cx.config.retransmit.wait(0)),
+                cx.now + cx.config.retransmit.total(),
+            )
         };
         self.outstanding = Some(Outstanding {
             message_id: mid,
@@ -268,7 +305,13 @@ impl IkeSa {
 
     /// Encrypts and sends a response to request `mid`, caching it for retransmitted
     /// requests (R-RETX-3).
-    pub fn send_response(&mut self, cx: &mut Cx<'_>, exchange: ExchangeType, mid: u32, payloads: Vec<Payload>) {
+    pub fn send_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        exchange: ExchangeType,
+        mid: u32,
+        payloads: Vec<Payload>,
+    ) {
         let header = self.header(exchange, true, mid);
         let frag = self.fragment_size(cx);
         let Some(keys) = self.keys.as_mut() else {
@@ -288,13 +331,26 @@ impl IkeSa {
     /// Starts the next queued task if the window is free.
     pub fn kick(&mut self, cx: &mut Cx<'_>) {
         while self.outstanding.is_none() && self.state == State::Established {
-            let Some(task) = self.queue.pop_front() else {
+            // A superseded IKE SA only waits for its deletion; Child SA work moves to
+            // its successor (see `hand_off`).
+            let next = if self.superseded {
+                let i = self.queue.iter().position(|t| *t == Task::DeleteIke);
+                i.and_then(|i| self.queue.remove(i))
+            } else {
+                self.queue.pop_front()
+            };
+            let Some(task) = next else {
                 return;
             };
             match task {
                 Task::CreateChild { cfg } => self.start_create_child(cx, cfg, None),
                 Task::RekeyChild { spi_in } => {
-                    if let Some(cfg) = self.children.iter().find(|c| c.spi_in == spi_in).map(|c| c.cfg) {
+                    if let Some(cfg) = self
+                        .children
+                        .iter()
+                        .find(|c| c.spi_in == spi_in)
+                        .map(|c| c.cfg)
+                    {
                         self.start_create_child(cx, cfg, Some(spi_in));
                     }
                 }
@@ -321,6 +377,31 @@ impl IkeSa {
             self.handle_request(cx, path, raw, msg);
         }
         self.kick(cx);
+        self.hand_off(cx, None);
+    }
+
+    /// A superseded IKE SA passes its Child SAs and their queued work to its successor;
+    /// `in_flight` is a Child SA rekey that this SA can no longer finish.
+    pub fn hand_off(&mut self, cx: &mut Cx<'_>, in_flight: Option<Task>) {
+        let Some(to) = self.successor else {
+            return;
+        };
+        let children = std::mem::take(&mut self.children);
+        let mut tasks: Vec<Task> = in_flight.into_iter().collect();
+        tasks.extend(
+            self.queue
+                .iter()
+                .filter(|t| !matches!(t, Task::DeleteIke | Task::RekeyIke | Task::Liveness))
+                .cloned(),
+        );
+        self.queue.retain(|t| matches!(t, Task::DeleteIke));
+        if !children.is_empty() || !tasks.is_empty() {
+            cx.handoffs.push(Handoff {
+                to,
+                children,
+                tasks,
+            });
+        }
     }
 
     fn handle_response(&mut self, cx: &mut Cx<'_>, path: Path, raw: &[u8], msg: Message) {
@@ -350,9 +431,15 @@ impl IkeSa {
             Active::Auth(req) => self.process_auth_response(cx, req, payloads),
             Active::Child(req) => self.process_child_response(cx, req, payloads),
             Active::RekeyIke(req) => self.process_rekey_ike_response(cx, req, payloads),
-            Active::DeleteChild { spis_in } => self.process_delete_child_response(cx, spis_in, payloads),
+            Active::DeleteChild { spis_in } => {
+                self.process_delete_child_response(cx, spis_in, payloads)
+            }
             Active::DeleteIke => {
-                let reason = if self.superseded { DownReason::Rekeyed } else { DownReason::Local };
+                let reason = if self.superseded {
+                    DownReason::Rekeyed
+                } else {
+                    DownReason::Local
+                };
                 self.die(cx, reason);
             }
             Active::Liveness => {}
@@ -370,7 +457,10 @@ impl IkeSa {
             let packets = packets.clone();
             let p = Path { ..path };
             for m in packets {
-                cx.out.push_back(Output::Transmit(Transmit { path: p, message: m }));
+                cx.out.push_back(Output::Transmit(Transmit {
+                    path: p,
+                    message: m,
+                }));
             }
             return;
         }
@@ -396,7 +486,9 @@ impl IkeSa {
         self.expected_mid = self.expected_mid.wrapping_add(1);
         debug!(ike = %self.id, "received {} request {mid} [ {} ]", msg.header.exchange, summary(&payloads));
         if let Some(t) = payloads.iter().find_map(|p| match p {
-            Payload::Unknown { ty, critical: true, .. } => Some(ty.0),
+            Payload::Unknown {
+                ty, critical: true, ..
+            } => Some(ty.0),
             _ => None,
         }) {
             // RFC 7296 §2.5: an unknown payload with the critical bit set rejects the
@@ -411,7 +503,12 @@ impl IkeSa {
             ExchangeType::INFORMATIONAL => self.process_informational_request(cx, mid, payloads),
             other => {
                 debug!(ike = %self.id, "unsupported exchange {other}");
-                self.send_response(cx, other, mid, vec![error_notify(&ProtocolError::InvalidSyntax)]);
+                self.send_response(
+                    cx,
+                    other,
+                    mid,
+                    vec![error_notify(&ProtocolError::InvalidSyntax)],
+                );
             }
         }
     }
@@ -423,7 +520,12 @@ impl IkeSa {
         let mid = msg.header.message_id;
         match protect::open(raw, msg, &keys.recv) {
             Ok(Opened::Whole(p)) => Some(p),
-            Ok(Opened::Fragment { number, total, first_payload, plaintext }) => {
+            Ok(Opened::Fragment {
+                number,
+                total,
+                first_payload,
+                plaintext,
+            }) => {
                 // R-FRAG-1: fragments are reassembled whatever the transport.
                 let fresh = match &self.reassembly {
                     Some(r) => r.message_id != mid || r.total() != total,
@@ -513,6 +615,15 @@ impl IkeSa {
         if self.state == State::Dead {
             return;
         }
+        // A rekey of a Child SA still in flight here is started again on the successor.
+        let in_flight = match self.outstanding.as_ref().map(|o| &o.active) {
+            Some(Active::Child(req)) => req.rekey_of.map(|spi_in| Task::RekeyChild { spi_in }),
+            Some(Active::DeleteChild { spis_in }) => {
+                spis_in.first().map(|&spi_in| Task::DeleteChild { spi_in })
+            }
+            _ => None,
+        };
+        self.hand_off(cx, in_flight);
         for c in self.children.drain(..) {
             cx.child_spis.remove(&c.spi_in);
             cx.out.push_back(Output::RemoveChild {
@@ -529,7 +640,10 @@ impl IkeSa {
         self.state = State::Dead;
         self.outstanding = None;
         self.queue.clear();
-        cx.event(Event::IkeDown { ike: self.id, reason });
+        cx.event(Event::IkeDown {
+            ike: self.id,
+            reason,
+        });
     }
 
     /// The earliest instant this SA needs `handle_timeout`.
@@ -556,6 +670,11 @@ impl IkeSa {
     }
 
     pub fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
+        self.on_timeout(cx);
+        self.hand_off(cx, None);
+    }
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now;
         if self.half_open_until.is_some_and(|t| t <= now) {
             self.half_open_until = None;
@@ -577,7 +696,8 @@ impl IkeSa {
             {
                 o.retransmits += 1;
                 let n = o.retransmits;
-                o.next_send = (n <= cx.config.retransmit.tries).then(|| now + cx.config.retransmit.wait(n));
+                o.next_send =
+                    (n <= cx.config.retransmit.tries).then(|| now + cx.config.retransmit.wait(n));
                 debug!(ike = %self.id, mid = o.message_id, "retransmit {n}");
                 let packets = o.packets.clone();
                 for p in packets {
@@ -653,5 +773,9 @@ pub(crate) fn error_notify(e: &ProtocolError) -> Payload {
 }
 
 pub(crate) fn summary(payloads: &[Payload]) -> String {
-    payloads.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+    payloads
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

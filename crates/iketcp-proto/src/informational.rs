@@ -13,11 +13,21 @@ use crate::ike_sa::{Active, Cx, IkeSa};
 impl IkeSa {
     pub(crate) fn start_delete_child(&mut self, cx: &mut Cx<'_>, spis_in: Vec<u32>) {
         let payloads = vec![Payload::Delete(Delete::child(ProtocolId::ESP, &spis_in))];
-        self.send_request(cx, ExchangeType::INFORMATIONAL, payloads, Active::DeleteChild { spis_in });
+        self.send_request(
+            cx,
+            ExchangeType::INFORMATIONAL,
+            payloads,
+            Active::DeleteChild { spis_in },
+        );
     }
 
     pub(crate) fn start_delete_ike(&mut self, cx: &mut Cx<'_>) {
-        self.send_request(cx, ExchangeType::INFORMATIONAL, vec![Payload::Delete(Delete::ike())], Active::DeleteIke);
+        self.send_request(
+            cx,
+            ExchangeType::INFORMATIONAL,
+            vec![Payload::Delete(Delete::ike())],
+            Active::DeleteIke,
+        );
     }
 
     pub(crate) fn start_liveness(&mut self, cx: &mut Cx<'_>) {
@@ -25,15 +35,32 @@ impl IkeSa {
         self.send_request(cx, ExchangeType::INFORMATIONAL, vec![], Active::Liveness);
     }
 
-    pub(crate) fn process_delete_child_response(&mut self, cx: &mut Cx<'_>, spis_in: Vec<u32>, _payloads: Vec<Payload>) {
+    pub(crate) fn process_delete_child_response(
+        &mut self,
+        cx: &mut Cx<'_>,
+        spis_in: Vec<u32>,
+        _payloads: Vec<Payload>,
+    ) {
         // RFC 7296 §1.4.1: the response's Delete lists the peer's inbound SPIs of the same
         // pairs; ours are gone either way.
         for spi in spis_in {
-            self.remove_child(cx, spi, DownReason::Local);
+            if self.children.iter().any(|c| c.spi_in == spi) {
+                self.remove_child(cx, spi, DownReason::Local);
+            } else if self.superseded {
+                // The Child SA moved to the successor IKE SA while this DELETE was in
+                // flight; finish there (the peer answers an unknown SPI with nothing).
+                self.queue
+                    .push_back(crate::ike_sa::Task::DeleteChild { spi_in: spi });
+            }
         }
     }
 
-    pub(crate) fn process_informational_request(&mut self, cx: &mut Cx<'_>, mid: u32, payloads: Vec<Payload>) {
+    pub(crate) fn process_informational_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        mid: u32,
+        payloads: Vec<Payload>,
+    ) {
         let mut ours = Vec::new();
         let mut delete_ike = false;
         for p in &payloads {
@@ -55,7 +82,11 @@ impl IkeSa {
         if delete_ike {
             info!(ike = %self.id, "peer deleted the IKE SA");
             self.send_response(cx, ExchangeType::INFORMATIONAL, mid, vec![]);
-            let reason = if self.superseded { DownReason::Rekeyed } else { DownReason::PeerDeleted };
+            let reason = if self.superseded {
+                DownReason::Rekeyed
+            } else {
+                DownReason::PeerDeleted
+            };
             self.die(cx, reason);
             return;
         }

@@ -13,14 +13,25 @@ pub(crate) fn hash(spi_i: u64, spi_r: u64, addr: SocketAddr) -> Vec<u8> {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
     };
-    iketcp_crypto::sha1(&[&spi_i.to_be_bytes()[..], &spi_r.to_be_bytes(), &ip, &addr.port().to_be_bytes()])
-        .to_vec()
+    iketcp_crypto::sha1(&[
+        &spi_i.to_be_bytes()[..],
+        &spi_r.to_be_bytes(),
+        &ip,
+        &addr.port().to_be_bytes(),
+    ])
+    .to_vec()
 }
 
 /// The two notifies for a message sent from `local` to `remote`. With `fake_source`, the
 /// source hash is deliberately wrong so the peer sees us behind a NAT and both sides use
 /// UDP encapsulation (what a userspace ESP data plane needs; strongSwan's `encap=yes`).
-pub(crate) fn notifies(spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr, fake_source: bool) -> [Payload; 2] {
+pub(crate) fn notifies(
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+    fake_source: bool,
+) -> [Payload; 2] {
     let mut src = hash(spi_i, spi_r, local);
     if fake_source {
         for b in &mut src {
@@ -53,7 +64,13 @@ impl Detected {
     }
 }
 
-pub(crate) fn detect(payloads: &[Payload], spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> Detected {
+pub(crate) fn detect(
+    payloads: &[Payload],
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Detected {
     let mut sources = Vec::new();
     let mut dest = None;
     for p in payloads {
@@ -76,7 +93,7 @@ pub(crate) fn detect(payloads: &[Payload], spi_i: u64, spi_r: u64, local: Socket
     Detected {
         supported: true,
         // RFC 7296 §2.23: any matching source hash means no NAT on that side.
-        remote_behind_nat: !sources.iter().any(|s| *s == theirs.as_slice()),
+        remote_behind_nat: !sources.contains(&theirs.as_slice()),
         local_behind_nat: dest != ours.as_slice(),
     }
 }

@@ -90,16 +90,25 @@ mod tests {
 
     #[test]
     fn marker_and_port_move() {
-        let p = Path::udp("10.0.0.1:500".parse().unwrap(), "10.0.0.2:500".parse().unwrap());
+        let p = Path::udp(
+            "10.0.0.1:500".parse().unwrap(),
+            "10.0.0.2:500".parse().unwrap(),
+        );
         assert!(!p.needs_non_esp_marker());
         let n = p.to_natt();
         assert_eq!(n.local.port(), 4500);
         assert_eq!(n.remote.port(), 4500);
         assert!(n.needs_non_esp_marker());
         // A non-standard IKE port: only ours moves, theirs stays, and both carry markers.
-        let q = Path::udp("10.0.0.1:500".parse().unwrap(), "10.0.0.2:1500".parse().unwrap());
+        let q = Path::udp(
+            "10.0.0.1:500".parse().unwrap(),
+            "10.0.0.2:1500".parse().unwrap(),
+        );
         assert_eq!(q.to_natt().remote.port(), 1500);
-        let s = Path { transport: Transport::Tcp(StreamId(1)), ..p };
+        let s = Path {
+            transport: Transport::Tcp(StreamId(1)),
+            ..p
+        };
         assert!(s.needs_non_esp_marker() && s.is_stream());
     }
 }

@@ -34,7 +34,11 @@ impl Chosen {
         transforms.extend(self.integ.clone());
         transforms.extend(self.ke.clone());
         if self.protocol_id != ProtocolId::IKE {
-            let esn = if self.esn { TransformId::ESN_YES } else { TransformId::ESN_NO };
+            let esn = if self.esn {
+                TransformId::ESN_YES
+            } else {
+                TransformId::ESN_NO
+            };
             transforms.push(Transform::new(TransformType::ESN, esn));
         }
         Proposal {
@@ -89,12 +93,15 @@ impl ProposalSpec {
     /// Picks from `offered` one transform of each type, all acceptable to this spec.
     fn accept(&self, offered: &Proposal, ignore_ke: bool) -> Option<Chosen> {
         let pick = |ty: TransformType| -> Result<Option<Transform>, ()> {
-            let theirs: Vec<&Transform> = offered.transforms.iter().filter(|t| t.ty == ty).collect();
+            let theirs: Vec<&Transform> =
+                offered.transforms.iter().filter(|t| t.ty == ty).collect();
             if !self.has(ty) {
                 // We do not want this type: fine if they did not offer it, or offered
                 // "none" among the alternatives.
                 let none_ok = theirs.is_empty()
-                    || theirs.iter().any(|t| t.id == TransformId(0) && t.attributes.is_empty());
+                    || theirs
+                        .iter()
+                        .any(|t| t.id == TransformId(0) && t.attributes.is_empty());
                 return if none_ok { Ok(None) } else { Err(()) };
             }
             // Our order of preference among what they offer.
@@ -112,7 +119,11 @@ impl ProposalSpec {
         } else {
             pick(TransformType::KE).ok()?
         };
-        if offered.transforms.iter().any(|t| t.ty.0 > TransformType::ESN.0 && !ignore_ke) {
+        if offered
+            .transforms
+            .iter()
+            .any(|t| t.ty.0 > TransformType::ESN.0 && !ignore_ke)
+        {
             // Additional key exchanges (RFC 9370) are not negotiated here.
             return None;
         }
@@ -131,7 +142,11 @@ impl ProposalSpec {
                 vec![TransformId::ESN_NO]
             };
             // RFC 7296 §3.3.2: an absent ESN transform means no ESN.
-            let theirs = if theirs.is_empty() { vec![TransformId::ESN_NO] } else { theirs };
+            let theirs = if theirs.is_empty() {
+                vec![TransformId::ESN_NO]
+            } else {
+                theirs
+            };
             *want.iter().find(|w| theirs.contains(w))? == TransformId::ESN_YES
         };
         Some(Chosen {
@@ -162,11 +177,20 @@ pub fn select(
 }
 
 /// Wire proposals for our specs, numbered from 1.
-pub fn offer(ours: &[ProposalSpec], protocol: ProtocolId, spi: &[u8], ignore_ke: bool) -> Vec<Proposal> {
+pub fn offer(
+    ours: &[ProposalSpec],
+    protocol: ProtocolId,
+    spi: &[u8],
+    ignore_ke: bool,
+) -> Vec<Proposal> {
     ours.iter()
         .enumerate()
         .map(|(i, spec)| {
-            let spec = if ignore_ke { spec.without_ke() } else { spec.clone() };
+            let spec = if ignore_ke {
+                spec.without_ke()
+            } else {
+                spec.clone()
+            };
             spec.to_wire((i + 1).min(255) as u8, protocol, spi.to_vec())
         })
         .collect()
@@ -221,7 +245,11 @@ mod tests {
         let cbc = spec(&[
             (TransformType::ENCR, TransformId::ENCR_AES_CBC, Some(256)),
             (TransformType::PRF, TransformId::PRF_HMAC_SHA2_256, None),
-            (TransformType::INTEG, TransformId::INTEG_HMAC_SHA2_256_128, None),
+            (
+                TransformType::INTEG,
+                TransformId::INTEG_HMAC_SHA2_256_128,
+                None,
+            ),
             (TransformType::KE, TransformId::KE_MODP_2048, None),
         ]);
         let theirs = offer(&[cbc.clone(), gcm_ike()], ProtocolId::IKE, &[], false);
@@ -237,7 +265,15 @@ mod tests {
             (TransformType::PRF, TransformId::PRF_HMAC_SHA2_256, None),
             (TransformType::KE, TransformId::KE_ECP_256, None),
         ]);
-        assert!(select(&offer(&[gcm256], ProtocolId::IKE, &[], false), &[gcm_ike()], ProtocolId::IKE, false).is_none());
+        assert!(
+            select(
+                &offer(&[gcm256], ProtocolId::IKE, &[], false),
+                &[gcm_ike()],
+                ProtocolId::IKE,
+                false
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -248,11 +284,16 @@ mod tests {
             (TransformType::KE, TransformId::KE_ECP_256, None),
             (TransformType::ESN, TransformId::ESN_NO, None),
         ]);
-        let theirs = offer(&[with_pfs.clone()], ProtocolId::ESP, &[1, 2, 3, 4], false);
+        let theirs = offer(
+            std::slice::from_ref(&with_pfs),
+            ProtocolId::ESP,
+            &[1, 2, 3, 4],
+            false,
+        );
         // Without PFS configured, a PFS-only offer is refused outside IKE_AUTH...
-        assert!(select(&theirs, &[esp.clone()], ProtocolId::ESP, false).is_none());
+        assert!(select(&theirs, std::slice::from_ref(&esp), ProtocolId::ESP, false).is_none());
         // ...and accepted in IKE_AUTH, where KE transforms do not count.
-        let c = select(&theirs, &[esp.clone()], ProtocolId::ESP, true).unwrap();
+        let c = select(&theirs, std::slice::from_ref(&esp), ProtocolId::ESP, true).unwrap();
         assert_eq!(c.spi, vec![1, 2, 3, 4]);
         assert!(!c.esn);
         assert_eq!(c.to_wire(vec![9; 4]).transforms.len(), 2);
@@ -261,8 +302,27 @@ mod tests {
             (TransformType::ENCR, TransformId::ENCR_AES_GCM_16, Some(128)),
             (TransformType::ESN, TransformId::ESN_YES, None),
         ]);
-        assert!(select(&theirs, &[esn_yes.clone()], ProtocolId::ESP, true).is_none());
-        let c = select(&offer(&[esn_yes.clone()], ProtocolId::ESP, &[1; 4], false), &[esn_yes], ProtocolId::ESP, false).unwrap();
+        assert!(
+            select(
+                &theirs,
+                std::slice::from_ref(&esn_yes),
+                ProtocolId::ESP,
+                true
+            )
+            .is_none()
+        );
+        let c = select(
+            &offer(
+                std::slice::from_ref(&esn_yes),
+                ProtocolId::ESP,
+                &[1; 4],
+                false,
+            ),
+            &[esn_yes],
+            ProtocolId::ESP,
+            false,
+        )
+        .unwrap();
         assert!(c.esn);
     }
 }

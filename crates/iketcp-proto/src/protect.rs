@@ -68,7 +68,11 @@ pub(crate) fn seal(
                     Payload::EncryptedFragment(EncryptedFragment {
                         fragment_number: number,
                         total_fragments: total,
-                        first_payload: if number == 1 { first } else { PayloadType::NONE },
+                        first_payload: if number == 1 {
+                            first
+                        } else {
+                            PayloadType::NONE
+                        },
                         body,
                     })
                 };
@@ -98,7 +102,7 @@ fn seal_one(
 ) -> Result<Vec<u8>, Drop> {
     let body_len = cipher.body_len(plaintext.len());
     let msg = Message {
-        header: header.clone(),
+        header: *header,
         payloads: vec![wrap(vec![0; body_len])],
     };
     let mut bytes = msg.emit().map_err(Drop::Wire)?;

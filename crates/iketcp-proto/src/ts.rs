@@ -49,8 +49,16 @@ pub fn intersect(a: &TrafficSelector, b: &TrafficSelector) -> Option<TrafficSele
     if fa != fb {
         return None;
     }
-    let (start, end) = if sa >= sb { (a.start_addr, sa) } else { (b.start_addr, sb) };
-    let (end_addr, e) = if ea <= eb { (a.end_addr, ea) } else { (b.end_addr, eb) };
+    let (start, end) = if sa >= sb {
+        (a.start_addr, sa)
+    } else {
+        (b.start_addr, sb)
+    };
+    let (end_addr, e) = if ea <= eb {
+        (a.end_addr, ea)
+    } else {
+        (b.end_addr, eb)
+    };
     if end > e {
         return None;
     }
@@ -119,7 +127,8 @@ pub fn matches(ts: &[TrafficSelector], addr: IpAddr, proto: u8, port: u16) -> bo
             && s <= a
             && a <= e
             && (t.ip_protocol == 0 || t.ip_protocol == proto)
-            && ((t.start_port == 0 && t.end_port == u16::MAX) || (t.start_port <= port && port <= t.end_port))
+            && ((t.start_port == 0 && t.end_port == u16::MAX)
+                || (t.start_port <= port && port <= t.end_port))
     })
 }
 
@@ -128,7 +137,11 @@ pub fn subnet(addr: IpAddr, prefix: u8) -> TrafficSelector {
     let (start_addr, end_addr) = match addr {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix.min(32)))
+            };
             (
                 IpAddr::from((bits & mask).to_be_bytes()),
                 IpAddr::from((bits | !mask).to_be_bytes()),
@@ -136,7 +149,11 @@ pub fn subnet(addr: IpAddr, prefix: u8) -> TrafficSelector {
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix.min(128))) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix.min(128)))
+            };
             (
                 IpAddr::from((bits & mask).to_be_bytes()),
                 IpAddr::from((bits | !mask).to_be_bytes()),
@@ -186,6 +203,11 @@ mod tests {
         assert!(intersect(&net("10.0.0.0/8"), &net("::/0")).is_none());
         assert!(matches(&[tcp80], "10.0.0.7".parse().unwrap(), 6, 80));
         assert!(!matches(&[tcp80], "10.0.0.7".parse().unwrap(), 6, 81));
-        assert!(matches(&[net("::/0")], "2001:db8::1".parse().unwrap(), 58, 0));
+        assert!(matches(
+            &[net("::/0")],
+            "2001:db8::1".parse().unwrap(),
+            58,
+            0
+        ));
     }
 }

@@ -17,7 +17,10 @@ fn up(seed: u64) -> World {
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
     assert!(
-        w.run_until(secs(10), |w| w.ike_up(A) && w.ike_up(B) && w.children(A) == 1 && w.children(B) == 1),
+        w.run_until(secs(10), |w| w.ike_up(A)
+            && w.ike_up(B)
+            && w.children(A) == 1
+            && w.children(B) == 1),
         "{}",
         w.dump()
     );
@@ -57,7 +60,8 @@ fn rfc7296_1_3_3_child_rekey_from_either_side() {
         w.ep(side).rekey_child(now, ike, old).unwrap();
         assert!(
             w.run_until(secs(10), |w| {
-                w.events(side).any(|e| matches!(e, Event::ChildRekeyed { .. }))
+                w.events(side)
+                    .any(|e| matches!(e, Event::ChildRekeyed { .. }))
                     && w.children(A) == 1
                     && w.children(B) == 1
                     && !w.sides[side].installed.contains_key(&old)
@@ -67,7 +71,13 @@ fn rfc7296_1_3_3_child_rekey_from_either_side() {
         );
         w.assert_children_agree();
         let other = 1 - side;
-        assert!(w.events(other).any(|e| matches!(e, Event::ChildDown { reason: DownReason::Rekeyed, .. })));
+        assert!(w.events(other).any(|e| matches!(
+            e,
+            Event::ChildDown {
+                reason: DownReason::Rekeyed,
+                ..
+            }
+        )));
     }
 }
 
@@ -92,13 +102,17 @@ fn rfc7296_1_3_2_ike_rekey_from_either_side_keeps_children() {
         assert_eq!(child_spi(&w, side), old_child);
         w.assert_children_agree();
         // The rekey's initiator is the new IKE SA's initiator.
-        assert_eq!(w.sides[side].ep.ike_sas()[0].initiator, true);
-        assert!(w.events(side).any(|e| matches!(e, Event::IkeRekeyed { .. })));
+        assert!(w.sides[side].ep.ike_sas()[0].initiator);
+        assert!(
+            w.events(side)
+                .any(|e| matches!(e, Event::IkeRekeyed { .. }))
+        );
         // The new IKE SA works: a Child rekey over it completes.
         let (ike, spi) = (ike_of(&w, side), child_spi(&w, side));
         let now = w.at();
         w.ep(side).rekey_child(now, ike, spi).unwrap();
-        assert!(w.run_until(secs(10), |w| w.children(A) == 1 && !w.sides[side].installed.contains_key(&spi)));
+        assert!(w.run_until(secs(10), |w| w.children(A) == 1
+            && !w.sides[side].installed.contains_key(&spi)));
         w.assert_children_agree();
     }
 }
@@ -110,22 +124,37 @@ fn rfc7296_1_4_1_delete_child_and_ike_from_either_side() {
         let (ike, spi) = (ike_of(&w, side), child_spi(&w, side));
         let now = w.at();
         w.ep(side).delete_child(now, ike, spi).unwrap();
-        assert!(w.run_until(secs(10), |w| w.children(A) == 0 && w.children(B) == 0), "{}", w.dump());
+        assert!(
+            w.run_until(secs(10), |w| w.children(A) == 0 && w.children(B) == 0),
+            "{}",
+            w.dump()
+        );
         assert!(w.ike_up(A) && w.ike_up(B));
         // A new Child SA on the same IKE SA.
         let now = w.at();
         w.ep(side).create_child(now, ike, "net").unwrap();
-        assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+        assert!(
+            w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+            "{}",
+            w.dump()
+        );
         w.assert_children_agree();
         let now = w.at();
         w.ep(side).terminate(now, ike).unwrap();
         assert!(
-            w.run_until(secs(10), |w| w.sides[A].ep.ike_sas().is_empty() && w.sides[B].ep.ike_sas().is_empty()),
+            w.run_until(secs(10), |w| w.sides[A].ep.ike_sas().is_empty()
+                && w.sides[B].ep.ike_sas().is_empty()),
             "{}",
             w.dump()
         );
         assert_eq!(w.children(A) + w.children(B), 0);
-        assert!(w.events(1 - side).any(|e| matches!(e, Event::IkeDown { reason: DownReason::PeerDeleted, .. })));
+        assert!(w.events(1 - side).any(|e| matches!(
+            e,
+            Event::IkeDown {
+                reason: DownReason::PeerDeleted,
+                ..
+            }
+        )));
     }
 }
 
@@ -146,7 +175,13 @@ fn r_dpd_1_liveness_detects_a_dead_peer() {
     // The peer goes silent.
     w.hold = Some(Box::new(|_| true));
     assert!(
-        w.run_until(secs(600), |w| w.events(A).any(|e| matches!(e, Event::IkeDown { reason: DownReason::Timeout, .. }))),
+        w.run_until(secs(600), |w| w.events(A).any(|e| matches!(
+            e,
+            Event::IkeDown {
+                reason: DownReason::Timeout,
+                ..
+            }
+        ))),
         "{}",
         w.dump()
     );
@@ -156,13 +191,29 @@ fn r_dpd_1_liveness_detects_a_dead_peer() {
 #[test]
 fn rfc7296_1_2_wrong_psk_fails_authentication() {
     let (a, mut b) = pair_configs();
-    b.auth = iketcp_proto::AuthConfig::Psk(iketcp_crypto::SecretBytes::from_slice(b"another secret 0123456789"));
+    b.auth = iketcp_proto::AuthConfig::Psk(iketcp_crypto::SecretBytes::from_slice(
+        b"another secret 0123456789",
+    ));
     let mut w = World::new(51, a, b);
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
     w.run_for(secs(30));
-    assert!(w.events(B).any(|e| matches!(e, Event::IkeDown { reason: DownReason::AuthFailed, .. })), "{}", w.dump());
-    assert!(w.events(A).any(|e| matches!(e, Event::IkeDown { .. })), "{}", w.dump());
+    assert!(
+        w.events(B).any(|e| matches!(
+            e,
+            Event::IkeDown {
+                reason: DownReason::AuthFailed,
+                ..
+            }
+        )),
+        "{}",
+        w.dump()
+    );
+    assert!(
+        w.events(A).any(|e| matches!(e, Event::IkeDown { .. })),
+        "{}",
+        w.dump()
+    );
     assert!(w.sides[A].ep.ike_sas().is_empty() && w.sides[B].ep.ike_sas().is_empty());
     assert_eq!(w.children(A) + w.children(B), 0);
 }
@@ -178,12 +229,18 @@ fn rfc7296_1_2_invalid_ke_payload_retry_with_the_wanted_group() {
         iketcp_wire::ike::TransformId::KE_ECP_256,
     ));
     a.ike_proposals = vec![first.clone()];
-    first.transforms.retain(|t| t.id != iketcp_wire::ike::TransformId::KE_CURVE25519);
+    first
+        .transforms
+        .retain(|t| t.id != iketcp_wire::ike::TransformId::KE_CURVE25519);
     b.ike_proposals = vec![first];
     let mut w = World::new(61, a, b);
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
-    assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+    assert!(
+        w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+        "{}",
+        w.dump()
+    );
     assert!(w.dump().contains("N(INVALID_KE_PAYLOAD)"), "{}", w.dump());
     w.assert_children_agree();
 }
@@ -195,7 +252,11 @@ fn rfc7296_2_9_child_refused_keeps_ike_sa() {
     let mut w = World::new(71, a, b);
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
-    assert!(w.run_until(secs(10), |w| w.ike_up(A) && w.ike_up(B)), "{}", w.dump());
+    assert!(
+        w.run_until(secs(10), |w| w.ike_up(A) && w.ike_up(B)),
+        "{}",
+        w.dump()
+    );
     w.run_for(secs(1));
     assert!(w.events(A).any(|e| matches!(e, Event::ChildFailed { reason: DownReason::PeerError(r), .. } if r == "TS_UNACCEPTABLE")));
     assert_eq!(w.children(A) + w.children(B), 0);

@@ -5,12 +5,11 @@ mod sim;
 
 use std::time::Duration;
 
-use iketcp_crypto::{DeterministicRng, Encr, Integ, SkCipher};
+use iketcp_crypto::{DeterministicRng, SkCipher};
 use iketcp_proto::{DownReason, EndpointConfig, Event, Output, Path, StreamId, Transport};
-use iketcp_wire::codec::Writer;
 use iketcp_wire::ike::{
-    Encrypted, ExchangeType, Flags, Header, IKEV2_VERSION, Message, NotifyType, Payload, PayloadType,
-    parse_chain,
+    Encrypted, ExchangeType, Flags, Header, IKEV2_VERSION, Message, NotifyType, Payload,
+    PayloadType, parse_chain,
 };
 use sim::{A, B, World, pair_configs, stream_path};
 
@@ -58,11 +57,23 @@ fn r_retx_1_no_retransmission_over_a_stream_and_timeout_deletes() {
     let now = w.at();
     w.ep(A).liveness(now, ike).unwrap();
     let start = w.now;
-    assert!(w.run_until(secs(300), |w| down_reason(w, A).is_some()), "{}", w.dump());
+    assert!(
+        w.run_until(secs(300), |w| down_reason(w, A).is_some()),
+        "{}",
+        w.dump()
+    );
     assert_eq!(down_reason(&w, A), Some(DownReason::Timeout));
-    assert_eq!(w.retransmissions(A), 0, "retransmitted over a stream:\n{}", w.dump());
+    assert_eq!(
+        w.retransmissions(A),
+        0,
+        "retransmitted over a stream:\n{}",
+        w.dump()
+    );
     let waited = down_at(&w, A).unwrap() - start;
-    assert!(waited >= secs(20) && waited < secs(21), "gave up after {waited:?}");
+    assert!(
+        waited >= secs(20) && waited < secs(21),
+        "gave up after {waited:?}"
+    );
 
     // The same silence over UDP: retransmissions with backoff.
     let mut w = World::with_config(2, cfg, a, b);
@@ -90,8 +101,14 @@ fn r_retx_1_stream_setup_sends_each_request_once() {
 
 fn setup_on_slow(w: &mut World) {
     let now = w.at();
-    w.ep(A).initiate_on(now, "b", Some("net"), stream_path(9)).unwrap();
-    assert!(w.run_until(secs(60), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+    w.ep(A)
+        .initiate_on(now, "b", Some("net"), stream_path(9))
+        .unwrap();
+    assert!(
+        w.run_until(secs(60), |w| w.children(A) == 1 && w.children(B) == 1),
+        "{}",
+        w.dump()
+    );
 }
 
 // R-RETX-3: a repeated request gets the cached response, byte for byte, and is not
@@ -104,7 +121,9 @@ fn r_retx_3_repeated_request_gets_cached_response() {
         // Deliver every a→b IKE_AUTH request twice.
         w.rewrite = None;
         w.hold = Some(Box::new(|f| {
-            f.to == B && Message::parse(&f.bytes).is_ok_and(|m| m.header.exchange == ExchangeType::IKE_AUTH)
+            f.to == B
+                && Message::parse(&f.bytes)
+                    .is_ok_and(|m| m.header.exchange == ExchangeType::IKE_AUTH)
         }));
         let now = w.at();
         match path {
@@ -116,16 +135,25 @@ fn r_retx_3_repeated_request_gets_cached_response() {
         let req = w.held[0].clone();
         w.release();
         w.enqueue(req);
-        assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+        assert!(
+            w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+            "{}",
+            w.dump()
+        );
         w.run_for(secs(1));
         let responses: Vec<&Vec<u8>> = w.sides[B]
             .sent
             .iter()
             .map(|(_, _, m)| m)
-            .filter(|m| Message::parse(m).is_ok_and(|m| m.header.exchange == ExchangeType::IKE_AUTH))
+            .filter(|m| {
+                Message::parse(m).is_ok_and(|m| m.header.exchange == ExchangeType::IKE_AUTH)
+            })
             .collect();
         assert_eq!(responses.len(), 2, "{}", w.dump());
-        assert_eq!(responses[0], responses[1], "the cached response is resent unchanged");
+        assert_eq!(
+            responses[0], responses[1],
+            "the cached response is resent unchanged"
+        );
         assert_eq!(w.children(B), 1, "the repeated request created nothing");
         w.assert_children_agree();
     }
@@ -151,15 +179,26 @@ fn r_frag_1_fragments_over_udp_only_and_reassembled_anywhere() {
     let mut w = World::with_config(5, cfg.clone(), a.clone(), b.clone());
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
-    assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+    assert!(
+        w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+        "{}",
+        w.dump()
+    );
     assert!(has_fragments(&w, A), "{}", w.dump());
     w.assert_children_agree();
 
     // Over a stream, the same configuration sends no fragment, yet announces support.
     let mut w = World::with_config(6, cfg.clone(), a.clone(), b.clone());
     setup_on(&mut w, stream_path(6));
-    assert!(!has_fragments(&w, A) && !has_fragments(&w, B), "{}", w.dump());
-    assert!(w.dump().contains("IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) ]"));
+    assert!(
+        !has_fragments(&w, A) && !has_fragments(&w, B),
+        "{}",
+        w.dump()
+    );
+    assert!(
+        w.dump()
+            .contains("IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) N(FRAG_SUP) ]")
+    );
 
     // Fragments that arrive over a stream (a sends them thinking UDP) are reassembled.
     let mut w = World::with_config(7, cfg, a, b);
@@ -170,9 +209,16 @@ fn r_frag_1_fragments_over_udp_only_and_reassembled_anywhere() {
     }));
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
-    assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+    assert!(
+        w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+        "{}",
+        w.dump()
+    );
     assert!(has_fragments(&w, A));
-    assert!(!has_fragments(&w, B), "b answered over its stream without fragments");
+    assert!(
+        !has_fragments(&w, B),
+        "b answered over its stream without fragments"
+    );
 }
 
 // R-ERR-1: over a stream the initiator acts at once on an error notify in the
@@ -184,24 +230,41 @@ fn r_err_1_error_notify_in_ike_sa_init() {
     b.ike_proposals = vec![ike_aes256gcm16_prfsha384_x25519()];
     let mut w = World::new(8, a.clone(), b.clone());
     let now = w.at();
-    w.ep(A).initiate_on(now, "b", Some("net"), stream_path(8)).unwrap();
+    w.ep(A)
+        .initiate_on(now, "b", Some("net"), stream_path(8))
+        .unwrap();
     w.run_for(secs(5));
-    assert_eq!(down_reason(&w, A), Some(DownReason::PeerError("NO_PROPOSAL_CHOSEN".into())), "{}", w.dump());
+    assert_eq!(
+        down_reason(&w, A),
+        Some(DownReason::PeerError("NO_PROPOSAL_CHOSEN".into())),
+        "{}",
+        w.dump()
+    );
     assert!(down_at(&w, A).unwrap() < Duration::from_millis(100));
 
     let mut w = World::new(9, a, b);
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
     w.run_for(secs(10));
-    assert_eq!(down_reason(&w, A), None, "gave up on an unauthenticated UDP error");
+    assert_eq!(
+        down_reason(&w, A),
+        None,
+        "gave up on an unauthenticated UDP error"
+    );
     assert!(w.retransmissions(A) > 0);
     w.run_for(secs(600));
-    assert_eq!(down_reason(&w, A), Some(DownReason::PeerError("NO_PROPOSAL_CHOSEN".into())));
+    assert_eq!(
+        down_reason(&w, A),
+        Some(DownReason::PeerError("NO_PROPOSAL_CHOSEN".into()))
+    );
     assert!(down_at(&w, A).unwrap() >= EndpointConfig::default().retransmit.total());
 }
 
 fn cookie_of(m: &[u8]) -> Option<Vec<u8>> {
-    Message::parse(m).ok()?.notify(NotifyType::COOKIE).map(|n| n.data.clone())
+    Message::parse(m)
+        .ok()?
+        .notify(NotifyType::COOKIE)
+        .map(|n| n.data.clone())
 }
 
 // R-COOKIE-1: a cookie only with reason (load), the connection closed when asked over a
@@ -212,7 +275,12 @@ fn r_cookie_1_cookies_only_under_load_port_independent() {
     // No load: no cookie, on either transport.
     let mut w = World::new(10, a.clone(), b.clone());
     setup_on(&mut w, stream_path(10));
-    assert!(w.sides[B].sent.iter().all(|(_, _, m)| cookie_of(m).is_none()));
+    assert!(
+        w.sides[B]
+            .sent
+            .iter()
+            .all(|(_, _, m)| cookie_of(m).is_none())
+    );
     assert!(w.sides[B].closed_streams.is_empty());
 
     // Under load (threshold 0): asked for, then the retry with the cookie succeeds.
@@ -223,25 +291,42 @@ fn r_cookie_1_cookies_only_under_load_port_independent() {
     let mut w = World::with_config(11, loaded.clone(), a.clone(), b.clone());
     let now = w.at();
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
-    assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1), "{}", w.dump());
+    assert!(
+        w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+        "{}",
+        w.dump()
+    );
     assert!(w.dump().contains("N(COOKIE) SA KE No"), "{}", w.dump());
 
     // Over a stream, asking for a cookie closes that connection.
     let mut w = World::with_config(12, loaded.clone(), a.clone(), b.clone());
     let now = w.at();
-    w.ep(A).initiate_on(now, "b", Some("net"), stream_path(12)).unwrap();
+    w.ep(A)
+        .initiate_on(now, "b", Some("net"), stream_path(12))
+        .unwrap();
     w.run_for(secs(1));
     assert_eq!(w.sides[B].closed_streams, vec![StreamId(12)]);
-    assert!(w.sides[B].sent.iter().any(|(_, _, m)| cookie_of(m).is_some()));
+    assert!(
+        w.sides[B]
+            .sent
+            .iter()
+            .any(|(_, _, m)| cookie_of(m).is_some())
+    );
 
     // The same request from two source ports gets the same cookie.
     let mut w = World::with_config(13, loaded, a, b);
     let now = w.at();
     w.ep(A).initiate(now, "b", None).unwrap();
-    let Some(Output::Transmit(t)) = w.ep(A).poll_output() else { panic!() };
+    let Some(Output::Transmit(t)) = w.ep(A).poll_output() else {
+        panic!()
+    };
     let mut cookies = Vec::new();
     for port in [500u16, 40_001] {
-        let mut p = Path { local: t.path.remote, remote: t.path.local, transport: t.path.transport };
+        let mut p = Path {
+            local: t.path.remote,
+            remote: t.path.local,
+            transport: t.path.transport,
+        };
         p.remote.set_port(port);
         let now = w.at();
         w.ep(B).handle_message(now, p, &t.message);
@@ -266,11 +351,31 @@ fn r_nat_1_nat_detection_over_a_stream() {
     let first = Message::parse(&w.sides[A].sent[0].2).unwrap();
     let spi_i = first.header.spi_i;
     let hash = |addr: core::net::SocketAddr| {
-        let core::net::IpAddr::V4(ip) = addr.ip() else { panic!() };
-        iketcp_crypto::sha1(&[&spi_i.to_be_bytes()[..], &[0; 8], &ip.octets(), &addr.port().to_be_bytes()]).to_vec()
+        let core::net::IpAddr::V4(ip) = addr.ip() else {
+            panic!()
+        };
+        iketcp_crypto::sha1(&[
+            &spi_i.to_be_bytes()[..],
+            &[0; 8],
+            &ip.octets(),
+            &addr.port().to_be_bytes(),
+        ])
+        .to_vec()
     };
-    assert_eq!(first.notify(NotifyType::NAT_DETECTION_SOURCE_IP).unwrap().data, hash(path.local));
-    assert_eq!(first.notify(NotifyType::NAT_DETECTION_DESTINATION_IP).unwrap().data, hash(path.remote));
+    assert_eq!(
+        first
+            .notify(NotifyType::NAT_DETECTION_SOURCE_IP)
+            .unwrap()
+            .data,
+        hash(path.local)
+    );
+    assert_eq!(
+        first
+            .notify(NotifyType::NAT_DETECTION_DESTINATION_IP)
+            .unwrap()
+            .data,
+        hash(path.remote)
+    );
     // b sits "behind a NAT" in this simulation (it sees a's port 40000 on port 4500)...
     // ...yet nothing moved: IKE and ESP stay on the stream, no port 4500 switch.
     let sa = &w.sides[A].ep.ike_sas()[0];
@@ -309,7 +414,6 @@ fn r_conn_8_syntax_error_in_authenticated_request() {
     let k = &keys.keys;
     let mut send = SkCipher::new(k.encr, k.integ, &k.sk_ei, &k.sk_ai).unwrap();
     let recv = SkCipher::new(k.encr, k.integ, &k.sk_er, &k.sk_ar).unwrap();
-    let _ = (Encr::from_iana(0, None), Integ::from_iana(0));
     // An INFORMATIONAL request whose encrypted Notify claims more bytes than it has.
     let plaintext = [0u8, 0, 0, 40, 0, 0, 0, 16];
     let header = Header {
@@ -324,7 +428,7 @@ fn r_conn_8_syntax_error_in_authenticated_request() {
     };
     let body_len = send.body_len(plaintext.len());
     let mut bytes = Message {
-        header: header.clone(),
+        header,
         payloads: vec![Payload::Encrypted(Encrypted {
             first_payload: PayloadType::NOTIFY,
             body: vec![0; body_len],
@@ -333,11 +437,21 @@ fn r_conn_8_syntax_error_in_authenticated_request() {
     .emit()
     .unwrap();
     let aad = bytes.len() - body_len;
-    let body = send.encrypt(&bytes[..aad], &plaintext, &mut DeterministicRng::from_u64(9)).unwrap();
+    let body = send
+        .encrypt(
+            &bytes[..aad],
+            &plaintext,
+            &mut DeterministicRng::from_u64(9),
+        )
+        .unwrap();
     bytes.truncate(aad);
     bytes.extend(body);
     let now = w.at();
-    let to_b = Path { local: path.remote, remote: path.local, transport: path.transport };
+    let to_b = Path {
+        local: path.remote,
+        remote: path.local,
+        transport: path.transport,
+    };
     w.ep(B).handle_message(now, to_b, &bytes);
     w.drain();
     // b answered INVALID_SYNTAX inside its SK payload...
@@ -346,15 +460,21 @@ fn r_conn_8_syntax_error_in_authenticated_request() {
     assert!(msg.header.flags.contains(Flags::RESPONSE));
     assert_eq!(msg.header.message_id, 2);
     let sk = msg.encrypted().unwrap();
-    let inner = recv.decrypt(&reply[..reply.len() - sk.body.len()], &sk.body).unwrap();
+    let inner = recv
+        .decrypt(&reply[..reply.len() - sk.body.len()], &sk.body)
+        .unwrap();
     let payloads = parse_chain(sk.first_payload, &inner).unwrap();
-    assert!(matches!(&payloads[..], [Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_SYNTAX));
+    assert!(
+        matches!(&payloads[..], [Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_SYNTAX)
+    );
     // ...and deleted the IKE SA and its Child SA, but closed no connection.
-    assert_eq!(down_reason(&w, B), Some(DownReason::Protocol("INVALID_SYNTAX".into())));
+    assert_eq!(
+        down_reason(&w, B),
+        Some(DownReason::Protocol("INVALID_SYNTAX".into()))
+    );
     assert!(w.sides[B].ep.ike_sas().is_empty());
     assert_eq!(w.children(B), 0);
     assert!(w.sides[B].closed_streams.is_empty());
-    let _ = Writer::new();
 }
 
 // RFC 7296 §2.21.2: unauthenticated garbage on an established SA changes nothing.
@@ -365,7 +485,11 @@ fn forged_messages_change_no_state() {
     setup_on(&mut w, stream_path(18));
     let before = w.sides[B].ep.ike_sas();
     let genuine = w.sides[A].sent.last().unwrap().2.clone();
-    let to_b = Path { local: stream_path(18).remote, remote: stream_path(18).local, transport: stream_path(18).transport };
+    let to_b = Path {
+        local: stream_path(18).remote,
+        remote: stream_path(18).local,
+        transport: stream_path(18).transport,
+    };
     let mut rng = sim::LinkRng::new(18);
     for i in 0..2000 {
         let mut m = genuine.clone();

@@ -24,7 +24,11 @@ fn build_stream() -> (Vec<u8>, usize) {
     esp[..4].copy_from_slice(&0xc0ffee_u32.to_be_bytes());
     let mut n = 0;
     while out.len() < STREAM_BYTES {
-        let msg = if n % 10 == 9 { Outgoing::Ike(&ike) } else { Outgoing::Esp(&esp) };
+        let msg = if n % 10 == 9 {
+            Outgoing::Ike(&ike)
+        } else {
+            Outgoing::Esp(&esp)
+        };
         framer.encode(msg, &mut out).expect("frame");
         n += 1;
     }
@@ -72,7 +76,10 @@ fn main() {
         stream.len() >> 20,
         frames
     );
-    println!("{:>8} {:>14} {:>14} {:>8}", "chunk", "memcpy GB/s", "deframe GB/s", "ratio");
+    println!(
+        "{:>8} {:>14} {:>14} {:>8}",
+        "chunk", "memcpy GB/s", "deframe GB/s", "ratio"
+    );
     let mut dst = vec![0u8; 64 << 10];
     for chunk in [1 << 10, 4 << 10, 16 << 10, 64 << 10] {
         let (mut tm, mut td) = (Vec::new(), Vec::new());

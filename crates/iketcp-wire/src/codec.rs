@@ -15,7 +15,11 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, base: 0 }
+        Self {
+            buf,
+            pos: 0,
+            base: 0,
+        }
     }
 
     /// The absolute offset of the next unread byte.

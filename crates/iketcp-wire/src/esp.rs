@@ -146,11 +146,18 @@ pub fn parse_trailer(plaintext: &[u8]) -> Result<Trailer, WireError> {
     }
     let pad = plaintext[n - 2];
     let next_header = plaintext[n - 1];
-    let payload_len = n
-        .checked_sub(2 + pad as usize)
-        .ok_or(WireError::new(WireErrorKind::BadLength { length: pad as usize }, n - 2))?;
+    let payload_len = n.checked_sub(2 + pad as usize).ok_or(WireError::new(
+        WireErrorKind::BadLength {
+            length: pad as usize,
+        },
+        n - 2,
+    ))?;
     let padding = &plaintext[payload_len..n - 2];
-    if let Some(i) = padding.iter().enumerate().position(|(i, &b)| b as usize != i + 1) {
+    if let Some(i) = padding
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b as usize != i + 1)
+    {
         return Err(WireError::new(WireErrorKind::BadValue, payload_len + i));
     }
     Ok(Trailer {

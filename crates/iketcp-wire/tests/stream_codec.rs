@@ -25,7 +25,11 @@ fn encode_all(framer: &mut Framer, msgs: &[Outgoing<'_>]) -> Vec<u8> {
 }
 
 /// Feeds `stream` in chunks of the given sizes (cycled), draining after every feed.
-fn decode_chunked(d: &mut Deframer, stream: &[u8], chunks: &[usize]) -> Result<Vec<Frame>, StreamError> {
+fn decode_chunked(
+    d: &mut Deframer,
+    stream: &[u8],
+    chunks: &[usize],
+) -> Result<Vec<Frame>, StreamError> {
     let mut out = Vec::new();
     let mut at = 0;
     let mut i = 0;
@@ -154,7 +158,10 @@ fn r_frame_2_length_zero_or_one_is_fatal() {
     d.feed(&[0, 2, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8]);
     let e = d.next_frame().unwrap_err();
     assert!(!e.is_fatal(), "{e}");
-    assert_eq!(d.next_frame().unwrap(), Some(Frame::Esp(vec![1, 2, 3, 4, 5, 6, 7, 8].into())));
+    assert_eq!(
+        d.next_frame().unwrap(),
+        Some(Frame::Esp(vec![1, 2, 3, 4, 5, 6, 7, 8].into()))
+    );
 }
 
 // R-FRAME-3: four zero bytes mean IKE (marker stripped), anything else ESP.
@@ -174,9 +181,15 @@ fn r_frame_3_marker_selects_ike_else_esp() {
 #[test]
 fn r_frame_3_zero_spi_is_never_sent() {
     let mut f = Framer::new(Role::Originator, Limits::default());
-    assert_eq!(f.header(Outgoing::Esp(&esp(0, 40))).unwrap_err(), EncodeError::ZeroSpi);
+    assert_eq!(
+        f.header(Outgoing::Esp(&esp(0, 40))).unwrap_err(),
+        EncodeError::ZeroSpi
+    );
     let mut out = BytesMut::new();
-    assert_eq!(f.encode(Outgoing::Esp(&esp(0, 40)), &mut out), Err(EncodeError::ZeroSpi));
+    assert_eq!(
+        f.encode(Outgoing::Esp(&esp(0, 40)), &mut out),
+        Err(EncodeError::ZeroSpi)
+    );
     assert!(out.is_empty());
 }
 
@@ -191,12 +204,21 @@ fn r_frame_4_too_long_for_length_is_refused() {
     // 65535 - 2 (Length) - 4 (marker) = 65529 is the largest IKE message.
     assert!(f.header(Outgoing::Ike(&ike(65_529))).is_ok());
     let e = f.header(Outgoing::Ike(&ike(65_530))).unwrap_err();
-    assert_eq!(e, EncodeError::TooLongForLength { len: 65_530, max: 65_529 });
+    assert_eq!(
+        e,
+        EncodeError::TooLongForLength {
+            len: 65_530,
+            max: 65_529
+        }
+    );
     assert!(e.to_string().contains("16-bit Length"));
     assert!(f.header(Outgoing::Esp(&esp(9, 65_533))).is_ok());
     assert_eq!(
         f.header(Outgoing::Esp(&esp(9, 65_534))).unwrap_err(),
-        EncodeError::TooLongForLength { len: 65_534, max: 65_533 }
+        EncodeError::TooLongForLength {
+            len: 65_534,
+            max: 65_533
+        }
     );
     let mut out = BytesMut::new();
     assert!(f.encode(Outgoing::Ike(&ike(70_000)), &mut out).is_err());
@@ -211,22 +233,44 @@ fn r_frame_5_maximum_bounds_sending() {
     let mut f = Framer::new(Role::Originator, Limits::default());
     assert!(f.header(Outgoing::Esp(&esp(1, 1472))).is_ok());
     let e = f.header(Outgoing::Esp(&esp(1, 1473))).unwrap_err();
-    assert_eq!(e, EncodeError::OverLimit { kind: "ESP", len: 1473, max: 1472 });
-    let small = Limits { max_esp_len: 1000, max_ike_len: 2000 };
+    assert_eq!(
+        e,
+        EncodeError::OverLimit {
+            kind: "ESP",
+            len: 1473,
+            max: 1472
+        }
+    );
+    let small = Limits {
+        max_esp_len: 1000,
+        max_ike_len: 2000,
+    };
     let mut f = Framer::new(Role::Originator, small);
     assert!(f.header(Outgoing::Ike(&ike(2000))).is_ok());
-    assert!(matches!(f.header(Outgoing::Ike(&ike(2001))), Err(EncodeError::OverLimit { .. })));
+    assert!(matches!(
+        f.header(Outgoing::Ike(&ike(2001))),
+        Err(EncodeError::OverLimit { .. })
+    ));
 }
 
 // R-FRAME-5: the maximum bounds what is received: an oversized message is skipped as it
 // streams past, without being buffered, and the stream goes on.
 #[test]
 fn r_frame_5_maximum_bounds_receiving() {
-    let small = Limits { max_esp_len: 1000, max_ike_len: 2000 };
-    let big = Limits { max_esp_len: 60_000, max_ike_len: 60_000 };
+    let small = Limits {
+        max_esp_len: 1000,
+        max_ike_len: 2000,
+    };
+    let big = Limits {
+        max_esp_len: 60_000,
+        max_ike_len: 60_000,
+    };
     let mut f = Framer::new(Role::Originator, big);
     let (a, b, c) = (esp(5, 50_000), ike(3000), esp(6, 900));
-    let bytes = encode_all(&mut f, &[Outgoing::Esp(&a), Outgoing::Ike(&b), Outgoing::Esp(&c)]);
+    let bytes = encode_all(
+        &mut f,
+        &[Outgoing::Esp(&a), Outgoing::Ike(&b), Outgoing::Esp(&c)],
+    );
     let mut d = Deframer::new(Role::Responder, small);
     let mut errors = Vec::new();
     let mut frames = Vec::new();
@@ -249,11 +293,22 @@ fn r_frame_5_maximum_bounds_receiving() {
     assert_eq!(
         errors,
         vec![
-            StreamError::OverLimit { kind: "ESP", len: 50_000, max: 1000 },
-            StreamError::OverLimit { kind: "IKE", len: 3000, max: 2000 },
+            StreamError::OverLimit {
+                kind: "ESP",
+                len: 50_000,
+                max: 1000
+            },
+            StreamError::OverLimit {
+                kind: "IKE",
+                len: 3000,
+                max: 2000
+            },
         ]
     );
-    assert!(max_space_used <= 1000, "buffered {max_space_used} bytes of a refused message");
+    assert!(
+        max_space_used <= 1000,
+        "buffered {max_space_used} bytes of a refused message"
+    );
     assert_eq!(d.stats().skipped, 2);
 }
 
@@ -271,7 +326,10 @@ fn r_frame_6_keepalive_dropped_and_never_sent() {
     assert_eq!(got, vec![Frame::Ike(m.into())]);
     assert_eq!(d.stats().keepalives, 3);
     assert_eq!(d.stats().skipped, 0);
-    assert_eq!(f.header(Outgoing::Esp(&[0xff])).unwrap_err(), EncodeError::ShortEsp(1));
+    assert_eq!(
+        f.header(Outgoing::Esp(&[0xff])).unwrap_err(),
+        EncodeError::ShortEsp(1)
+    );
 }
 
 // R-FRAME-7: a partially received message is discarded when the connection breaks, and
@@ -298,9 +356,18 @@ fn r_frame_7_partial_message_discarded_on_close() {
 #[test]
 fn r_frame_8_ah_is_refused() {
     let pkt = esp(0x100, 40);
-    assert_eq!(Outgoing::from_ip_protocol(51, &pkt), Err(EncodeError::AhNotCarried));
-    assert_eq!(Outgoing::from_ip_protocol(6, &pkt), Err(EncodeError::NotIpsec(6)));
-    assert_eq!(Outgoing::from_ip_protocol(50, &pkt), Ok(Outgoing::Esp(&pkt)));
+    assert_eq!(
+        Outgoing::from_ip_protocol(51, &pkt),
+        Err(EncodeError::AhNotCarried)
+    );
+    assert_eq!(
+        Outgoing::from_ip_protocol(6, &pkt),
+        Err(EncodeError::NotIpsec(6))
+    );
+    assert_eq!(
+        Outgoing::from_ip_protocol(50, &pkt),
+        Ok(Outgoing::Esp(&pkt))
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use iketcp_crypto::{DeterministicRng, SecretBytes};
 use iketcp_proto::proposal::ProposalSpec;
 use iketcp_proto::{
-    AuthConfig, ChildConfig, ChildSaKeys, EndpointConfig, Endpoint, Event, Lifetime, Mode, Output, Path, PeerConfig,
-    StreamId, Transport,
+    AuthConfig, ChildConfig, ChildSaKeys, Endpoint, EndpointConfig, Event, Lifetime, Mode, Output,
+    Path, PeerConfig, StreamId, Transport,
 };
 use iketcp_wire::ike::{Id, IdType, Message};
 
@@ -50,6 +50,9 @@ pub struct Netem {
     pub dup: f64,
 }
 
+pub type Rewrite = Box<dyn FnMut(&mut Flight)>;
+pub type Hold = Box<dyn FnMut(&Flight) -> bool>;
+
 /// A message in flight.
 #[derive(Debug, Clone)]
 pub struct Flight {
@@ -76,9 +79,9 @@ pub struct World {
     pub queue: BTreeMap<(Duration, u64), Flight>,
     seq: u64,
     /// Applied to every message before it enters the link.
-    pub rewrite: Option<Box<dyn FnMut(&mut Flight)>>,
+    pub rewrite: Option<Rewrite>,
     /// Messages matching this are held back instead of delivered.
-    pub hold: Option<Box<dyn FnMut(&Flight) -> bool>>,
+    pub hold: Option<Hold>,
     pub held: Vec<Flight>,
     /// A broken stream delivers nothing (until the test repairs it).
     pub stream_broken: bool,
@@ -87,7 +90,11 @@ pub struct World {
 
 pub fn id(s: &str) -> Id {
     Id {
-        id_type: if s.contains('@') { IdType::RFC822_ADDR } else { IdType::FQDN },
+        id_type: if s.contains('@') {
+            IdType::RFC822_ADDR
+        } else {
+            IdType::FQDN
+        },
         data: s.as_bytes().to_vec(),
     }
 }
@@ -113,8 +120,13 @@ pub fn child(name: &str, local: &str, remote: &str, esp: Vec<ProposalSpec>) -> C
 pub fn pair_configs() -> (PeerConfig, PeerConfig) {
     use iketcp_proto::config::suites::*;
     let psk = AuthConfig::Psk(SecretBytes::from_slice(b"iketcp-sim-0123456789abcdef"));
-    let ike = vec![ike_aes128gcm16_prfsha256_ecp256(), ike_aes256_sha256_modp2048()];
-    let esp = vec![esp_aes128gcm16(Some(iketcp_wire::ike::TransformId::KE_ECP_256))];
+    let ike = vec![
+        ike_aes128gcm16_prfsha256_ecp256(),
+        ike_aes256_sha256_modp2048(),
+    ];
+    let esp = vec![esp_aes128gcm16(Some(
+        iketcp_wire::ike::TransformId::KE_ECP_256,
+    ))];
     let a = PeerConfig {
         name: "b".into(),
         remote: "10.0.0.2:500".parse().unwrap(),
@@ -151,7 +163,11 @@ impl World {
 
     pub fn with_config(seed: u64, cfg: EndpointConfig, a: PeerConfig, b: PeerConfig) -> Self {
         let side = |peer: PeerConfig, s: u64| Side {
-            ep: Endpoint::new(cfg.clone(), vec![peer], Box::new(DeterministicRng::from_u64(s))),
+            ep: Endpoint::new(
+                cfg.clone(),
+                vec![peer],
+                Box::new(DeterministicRng::from_u64(s)),
+            ),
             events: Vec::new(),
             installed: HashMap::new(),
             sent: Vec::new(),
@@ -192,12 +208,16 @@ impl World {
             while let Some(o) = self.sides[s].ep.poll_output() {
                 match o {
                     Output::Transmit(t) => {
-                        self.sides[s].sent.push((self.now, t.path, t.message.clone()));
+                        self.sides[s]
+                            .sent
+                            .push((self.now, t.path, t.message.clone()));
                         self.trace.push(format!(
                             "{:>9.3} {} {}",
                             self.now.as_secs_f64(),
                             ["a→b", "b→a"][s],
-                            Message::parse(&t.message).map(|m| m.to_string()).unwrap_or_else(|e| e.to_string())
+                            Message::parse(&t.message)
+                                .map(|m| m.to_string())
+                                .unwrap_or_else(|e| e.to_string())
                         ));
                         self.send(1 - s, t.path, t.message);
                     }
@@ -209,7 +229,12 @@ impl World {
                     }
                     Output::CloseStream(id) => self.sides[s].closed_streams.push(id),
                     Output::Event(e) => {
-                        self.trace.push(format!("{:>9.3} {} {:?}", self.now.as_secs_f64(), ["a", "b"][s], e));
+                        self.trace.push(format!(
+                            "{:>9.3} {} {:?}",
+                            self.now.as_secs_f64(),
+                            ["a", "b"][s],
+                            e
+                        ));
                         self.sides[s].events.push((self.now, e));
                     }
                     _ => {}
@@ -246,6 +271,11 @@ impl World {
             }
             1
         } else if self.rng.chance(self.netem.loss) {
+            self.trace.push(format!(
+                "{:>9.3} (lost on the way to {})",
+                self.now.as_secs_f64(),
+                ["a", "b"][f.to]
+            ));
             0
         } else if self.rng.chance(self.netem.dup) {
             2
@@ -259,7 +289,10 @@ impl World {
                 Duration::from_micros(self.rng.below(self.netem.jitter.as_micros() as u64))
             };
             self.seq += 1;
-            self.queue.insert((self.now + self.netem.latency + jitter, self.seq), f.clone());
+            self.queue.insert(
+                (self.now + self.netem.latency + jitter, self.seq),
+                f.clone(),
+            );
         }
     }
 
@@ -277,7 +310,12 @@ impl World {
         let deliver = self.queue.keys().next().map(|k| k.0);
         let t = [0, 1]
             .iter()
-            .filter_map(|&s| self.sides[s].ep.poll_timeout().map(|t| t.duration_since(self.base)))
+            .filter_map(|&s| {
+                self.sides[s]
+                    .ep
+                    .poll_timeout()
+                    .map(|t| t.duration_since(self.base))
+            })
             .chain(deliver)
             .min();
         let Some(t) = t else { return false };

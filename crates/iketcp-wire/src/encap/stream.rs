@@ -284,7 +284,10 @@ pub enum StreamError {
 
 impl StreamError {
     pub fn is_fatal(&self) -> bool {
-        matches!(self, StreamError::BadPrefix { .. } | StreamError::BadLength(_))
+        matches!(
+            self,
+            StreamError::BadPrefix { .. } | StreamError::BadLength(_)
+        )
     }
 }
 

@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn classifies_the_three_kinds() {
         assert_eq!(classify(&[0xff]).unwrap(), Datagram::Keepalive);
-        assert_eq!(classify(&[0, 0, 0, 0, 1, 2]).unwrap(), Datagram::Ike(&[1, 2]));
+        assert_eq!(
+            classify(&[0, 0, 0, 0, 1, 2]).unwrap(),
+            Datagram::Ike(&[1, 2])
+        );
         let esp = [0, 0, 1, 0, 0, 0, 0, 1, 9];
         assert_eq!(classify(&esp).unwrap(), Datagram::Esp(&esp));
         assert!(classify(&[1, 2, 3]).is_err());
