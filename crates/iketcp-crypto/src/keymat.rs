@@ -195,7 +195,10 @@ impl IkeKeys {
     ///
     /// # Errors
     /// As [`SkCipher::new`].
-    pub fn sk_ciphers(&self, original_initiator: bool) -> Result<(SkCipher, SkCipher), CryptoError> {
+    pub fn sk_ciphers(
+        &self,
+        original_initiator: bool,
+    ) -> Result<(SkCipher, SkCipher), CryptoError> {
         let ours = SkCipher::new(self.encr, self.integ, &self.sk_ei, &self.sk_ai)?;
         let theirs = SkCipher::new(self.encr, self.integ, &self.sk_er, &self.sk_ar)?;
         Ok(if original_initiator {
@@ -301,7 +304,14 @@ pub fn child_sa_keys(
     nr: &[u8],
     sizes: ChildKeySizes,
 ) -> Result<ChildKeys, CryptoError> {
-    let keymat = child_keymat(prf_alg, sk_d, g_ir_new, ni, nr, 2 * (sizes.encr + sizes.integ))?;
+    let keymat = child_keymat(
+        prf_alg,
+        sk_d,
+        g_ir_new,
+        ni,
+        nr,
+        2 * (sizes.encr + sizes.integ),
+    )?;
     let mut cut = Cutter::new(&keymat);
     let initiator_to_responder = DirectionKeys {
         encr: cut.take(sizes.encr),
@@ -353,7 +363,9 @@ pub fn signed_octets(
 #[must_use]
 pub fn psk_auth(prf_alg: Prf, secret: &[u8], signed_octets: &[u8]) -> Vec<u8> {
     let pad_key = prf(prf_alg, secret, KEY_PAD);
-    prf(prf_alg, pad_key.expose(), signed_octets).expose().to_vec()
+    prf(prf_alg, pad_key.expose(), signed_octets)
+        .expose()
+        .to_vec()
 }
 
 /// Checks a received shared-key AUTH value in constant time.
@@ -384,10 +396,10 @@ mod tests {
             .collect()
     }
 
-    /// The SP 800-135 IKEv2 KDF vector (HMAC-SHA-1, 132-byte DKM) that libreswan's
-    /// `testing/cavp` documents for its `ikev2kdf_cavs` tool. SHA-1 is not a PRF this crate
-    /// offers, so the shared internals are driven directly: the test pins the
-    /// concatenation orders, the prf+ counter and the child and rekey formulas.
+    /// An SP 800-135 IKEv2 KDF vector (HMAC-SHA-1, 132-byte DKM), as published with
+    /// libreswan's IKEv2 CAVS test program. SHA-1 is not a PRF this crate offers, so the
+    /// shared internals are driven directly: the test pins the concatenation orders, the
+    /// prf+ counter and the child and rekey formulas.
     #[test]
     fn sp800_135_ikev2_kdf_vector() {
         let alg = hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY;
@@ -402,7 +414,10 @@ mod tests {
         let mut ni_nr = ni.clone();
         ni_nr.extend_from_slice(&nr);
         let seed = crate::prf::hmac_parts(alg, &ni_nr, &[&gir]);
-        assert_eq!(seed.expose(), unhex("a9a7b222b59f8f48645f28a1db5b5f5d7479cba7"));
+        assert_eq!(
+            seed.expose(),
+            unhex("a9a7b222b59f8f48645f28a1db5b5f5d7479cba7")
+        );
 
         let dkm = prf_plus_parts(alg, seed.expose(), &[&ni, &nr, &spi_i, &spi_r], dkm_len).unwrap();
         assert_eq!(
@@ -442,6 +457,9 @@ mod tests {
         );
 
         let rekey = crate::prf::hmac_parts(alg, sk_d, &[&gir_new, &ni, &nr]);
-        assert_eq!(rekey.expose(), unhex("63e81194946ebd05df7df5ebf5d8750056bf1f1d"));
+        assert_eq!(
+            rekey.expose(),
+            unhex("63e81194946ebd05df7df5ebf5d8750056bf1f1d")
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! The cryptography of an IKEv2 engine (RFC 7296), with no I/O and no clock.
 //!
 //! - [`transform`]: the implemented transforms by IANA number (RFC 7296 §3.3.2).
-//! - [`prf`]: prf and prf+ (RFC 7296 §2.13).
+//! - [`prf`](mod@prf): prf and prf+ (RFC 7296 §2.13).
 //! - [`keymat`]: SKEYSEED and the SK_* keys (§2.14), IKE SA rekey (§2.18), Child SA
 //!   KEYMAT (§2.17) and shared-key AUTH (§2.15).
 //! - [`sk`]: the Encrypted payload body (§3.14, RFC 5282, RFC 7634), also for SKF
 //!   fragments (RFC 7383).
 //! - [`ke`]: Diffie-Hellman groups 14, 19, 20 and 31 (RFC 3526, RFC 5903, RFC 8031).
 //! - [`rng`]: the injected random source, system or seeded.
+//! - [`digest`]: SHA-1 for the NAT detection hashes (RFC 7296 §2.23).
 //! - [`provider`]: the swappable parts as one struct of traits.
 //! - [`wireshark`]: key export for test captures (opt-in; writes secrets).
 //!

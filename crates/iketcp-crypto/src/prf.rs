@@ -157,9 +157,18 @@ mod tests {
             },
         ];
         for c in &cases {
-            assert_eq!(prf(Prf::HmacSha256, &c.key, &c.data).expose(), unhex(c.sha256));
-            assert_eq!(prf(Prf::HmacSha384, &c.key, &c.data).expose(), unhex(c.sha384));
-            assert_eq!(prf(Prf::HmacSha512, &c.key, &c.data).expose(), unhex(c.sha512));
+            assert_eq!(
+                prf(Prf::HmacSha256, &c.key, &c.data).expose(),
+                unhex(c.sha256)
+            );
+            assert_eq!(
+                prf(Prf::HmacSha384, &c.key, &c.data).expose(),
+                unhex(c.sha384)
+            );
+            assert_eq!(
+                prf(Prf::HmacSha512, &c.key, &c.data).expose(),
+                unhex(c.sha512)
+            );
         }
     }
 
@@ -193,7 +202,10 @@ mod tests {
         for alg in Prf::ALL {
             for len in [0, 1, 31, 32, 33, 100, 255 * alg.output_len()] {
                 let got = prf_plus(alg, b"some key", b"some seed", len).unwrap();
-                assert_eq!(got.expose(), prf_plus_by_hand(alg, b"some key", b"some seed", len));
+                assert_eq!(
+                    got.expose(),
+                    prf_plus_by_hand(alg, b"some key", b"some seed", len)
+                );
             }
         }
     }

@@ -55,12 +55,15 @@ enum Inner {
         salt: [u8; SALT_LEN],
         next_iv: u64,
     },
-    Cbc {
-        enc: EncryptingKey,
-        dec: DecryptingKey,
-        mac: hmac::Key,
-        icv_len: usize,
-    },
+    // Boxed: the aws-lc cipher and HMAC contexts are two kilobytes, the AEAD key small.
+    Cbc(Box<CbcKeys>),
+}
+
+struct CbcKeys {
+    enc: EncryptingKey,
+    dec: DecryptingKey,
+    mac: hmac::Key,
+    icv_len: usize,
 }
 
 impl SkCipher {
@@ -84,12 +87,12 @@ impl SkCipher {
             (Encr::AesCbc { key_bits }, Some(integ)) => {
                 let alg = if key_bits == 128 { &AES_128 } else { &AES_256 };
                 let unbound = || UnboundCipherKey::new(alg, key).map_err(|_| CryptoError::Backend);
-                Inner::Cbc {
+                Inner::Cbc(Box::new(CbcKeys {
                     enc: EncryptingKey::cbc(unbound()?).map_err(|_| CryptoError::Backend)?,
                     dec: DecryptingKey::cbc(unbound()?).map_err(|_| CryptoError::Backend)?,
                     mac: hmac::Key::new(integ.hmac(), integ_key.expose()),
                     icv_len: integ.icv_len(),
-                }
+                }))
             }
             (Encr::AesGcm16 { key_bits }, None) => {
                 let alg = if key_bits == 128 {
@@ -123,7 +126,7 @@ impl SkCipher {
     fn icv_len(&self) -> usize {
         match &self.inner {
             Inner::Aead { .. } => self.encr.aead_tag_len(),
-            Inner::Cbc { icv_len, .. } => *icv_len,
+            Inner::Cbc(cbc) => cbc.icv_len,
         }
     }
 
@@ -178,9 +181,10 @@ impl SkCipher {
                     .map_err(|_| CryptoError::Backend)?;
                 body.extend_from_slice(tag.as_ref());
             }
-            Inner::Cbc {
-                enc, mac, icv_len, ..
-            } => {
+            Inner::Cbc(cbc) => {
+                let CbcKeys {
+                    enc, mac, icv_len, ..
+                } = &**cbc;
                 let mut iv = [0u8; CBC_BLOCK];
                 rng.fill(&mut iv)?;
                 body[..CBC_BLOCK].copy_from_slice(&iv);
@@ -224,7 +228,8 @@ impl SkCipher {
                 in_out.truncate(len);
                 in_out
             }
-            Inner::Cbc { dec, mac, .. } => {
+            Inner::Cbc(cbc) => {
+                let CbcKeys { dec, mac, .. } = &**cbc;
                 let (signed, icv) = body.split_at(body.len() - icv_len);
                 let expected = cbc_icv(mac, aad, signed);
                 constant_time::verify_slices_are_equal(&expected.as_ref()[..icv_len], icv)

@@ -278,7 +278,11 @@ mod tests {
         assert_eq!(Prf::from_iana(2), None, "HMAC-SHA1 is not implemented");
         assert_eq!(Encr::from_iana(12, Some(192)), None);
         assert_eq!(Encr::from_iana(20, None), None, "AES needs a key length");
-        assert_eq!(Encr::from_iana(28, Some(256)), None, "RFC 7634: no key length");
+        assert_eq!(
+            Encr::from_iana(28, Some(256)),
+            None,
+            "RFC 7634: no key length"
+        );
     }
 
     #[test]

@@ -80,7 +80,9 @@ impl ActiveKe for ModpKe {
         if y <= U2048::ONE || y >= p_minus_1 {
             return Err(CryptoError::BadPeerPublicValue);
         }
-        let mut shared = FixedMontyForm::new(&y, &PARAMS).pow(&self.exponent).retrieve();
+        let mut shared = FixedMontyForm::new(&y, &PARAMS)
+            .pow(&self.exponent)
+            .retrieve();
         let mut encoded = shared.to_be_bytes();
         let secret = SecretBytes::from_slice(encoded.as_slice());
         encoded.as_mut_slice().zeroize();
