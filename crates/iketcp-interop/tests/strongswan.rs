@@ -32,7 +32,9 @@ fn missing_prerequisite() -> Option<String> {
         return Some(format!("{} not found", fixture_dir().display()));
     }
     if !Path::new("/usr/lib/ipsec/charon").exists() {
-        return Some("strongSwan is not installed (run shared/interop/strongswan/install.sh)".into());
+        return Some(
+            "strongSwan is not installed (run shared/interop/strongswan/install.sh)".into(),
+        );
     }
     None
 }
@@ -71,7 +73,11 @@ impl Fixture {
 
     fn script(&self, script: &str, args: &[&str]) -> (bool, String) {
         let out = self.cmd(script).args(args).output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out.status.success(), text)
     }
 
@@ -89,7 +95,8 @@ impl Fixture {
     }
 
     fn log(&self, side: &str) -> String {
-        std::fs::read_to_string(self.run.join("strongswan").join(side).join("charon.log")).unwrap_or_default()
+        std::fs::read_to_string(self.run.join("strongswan").join(side).join("charon.log"))
+            .unwrap_or_default()
     }
 }
 
@@ -116,7 +123,10 @@ impl Peer {
             .env("RUST_LOG", "debug")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(std::env::temp_dir().join(format!("iketcp-peer-{ns}.log"))).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(std::env::temp_dir().join(format!("iketcp-peer-{ns}.log")))
+                    .unwrap(),
+            ))
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
@@ -157,7 +167,10 @@ impl Peer {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    panic!("no line with {what:?} within {timeout:?}; saw:\n{}", self.tail())
+                    panic!(
+                        "no line with {what:?} within {timeout:?}; saw:\n{}",
+                        self.tail()
+                    )
                 }
             }
         }
@@ -166,7 +179,10 @@ impl Peer {
     /// Reads what is there without waiting long.
     fn collect(&mut self, for_: Duration) {
         let end = Instant::now() + for_;
-        while let Ok(l) = self.lines.recv_timeout(end.saturating_duration_since(Instant::now())) {
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
             self.seen.push(l);
         }
     }
@@ -192,7 +208,9 @@ impl Drop for Peer {
 
 fn ping(ns: &str, from: &str, to: &str) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-c", "3", "-i", "0.3", "-W", "2", "-I", from, to])
+        .args([
+            "netns", "exec", ns, "ping", "-c", "3", "-i", "0.3", "-W", "2", "-I", from, to,
+        ])
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
@@ -204,11 +222,19 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 /// Pings across the tunnel both ways: from strongSwan's inner address to ours (answered by
 /// our process through our ESP), and our own pings answered by strongSwan's host.
 fn assert_traffic(peer: &mut Peer, ss_ns: &str, ss_inner: &str, our_inner: &str) {
-    assert!(ping(ss_ns, ss_inner, our_inner), "ping {ss_inner} -> {our_inner} through the tunnel failed:\n{}", peer.tail());
+    assert!(
+        ping(ss_ns, ss_inner, our_inner),
+        "ping {ss_inner} -> {our_inner} through the tunnel failed:\n{}",
+        peer.tail()
+    );
     peer.collect(Duration::from_millis(300));
     let before = peer.count("PING-REPLY");
     peer.collect(Duration::from_millis(1200));
-    assert!(peer.count("PING-REPLY") > before, "our pings got no reply:\n{}", peer.tail());
+    assert!(
+        peer.count("PING-REPLY") > before,
+        "our pings got no reply:\n{}",
+        peer.tail()
+    );
 }
 
 #[test]
@@ -237,8 +263,14 @@ fn strongswan_interop_psk_both_directions() {
     );
     peer.expect("EVENT ChildUp", SECS(15));
     let sas = fx.sw("b", &["--list-sas"]);
-    assert!(sas.contains("ESTABLISHED") && sas.contains("INSTALLED") && sas.contains("TUNNEL-in-UDP"), "{sas}");
-    assert!(sas.contains("AES_GCM_16-128/PRF_HMAC_SHA2_256/ECP_256"), "{sas}");
+    assert!(
+        sas.contains("ESTABLISHED") && sas.contains("INSTALLED") && sas.contains("TUNNEL-in-UDP"),
+        "{sas}"
+    );
+    assert!(
+        sas.contains("AES_GCM_16-128/PRF_HMAC_SHA2_256/ECP_256"),
+        "{sas}"
+    );
     assert_traffic(&mut peer, "ss-b", "10.201.2.1", "10.201.1.1");
 
     // Child rekey from our side (PFS with group 19, as strongSwan's proposal demands).
@@ -261,7 +293,12 @@ fn strongswan_interop_psk_both_directions() {
     // A liveness check from our side is answered.
     peer.send("liveness");
     peer.collect(SECS(2));
-    assert_eq!(peer.count("IkeDown") , 2, "only the two rekeyed IKE SAs went down:\n{}", peer.tail());
+    assert_eq!(
+        peer.count("IkeDown"),
+        2,
+        "only the two rekeyed IKE SAs went down:\n{}",
+        peer.tail()
+    );
     let sas = fx.sw("b", &["--list-sas"]);
     assert_eq!(sas.matches("ESTABLISHED").count(), 1, "{sas}");
     assert_eq!(sas.matches("INSTALLED").count(), 1, "{sas}");
@@ -293,7 +330,10 @@ fn strongswan_interop_psk_both_directions() {
     fx.sw("a", &["--initiate", "--child", "psk-net"]);
     peer.expect("EVENT ChildUp", SECS(15));
     let sas = fx.sw("a", &["--list-sas"]);
-    assert!(sas.contains("ESTABLISHED") && sas.contains("INSTALLED"), "{sas}");
+    assert!(
+        sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+        "{sas}"
+    );
     assert_traffic(&mut peer, "ss-a", "10.201.1.1", "10.201.2.1");
     fx.sw("a", &["--rekey", "--child", "psk-net"]);
     peer.expect("EVENT ChildRekeyed", SECS(15));
@@ -309,8 +349,15 @@ fn strongswan_interop_psk_both_directions() {
         if !sas.contains("ESTABLISHED") {
             break;
         }
-        assert!(Instant::now() < end, "strongSwan still lists the SA:\n{sas}");
+        assert!(
+            Instant::now() < end,
+            "strongSwan still lists the SA:\n{sas}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(fx.log("a").contains("received DELETE for IKE_SA"), "{}", fx.log("a"));
+    assert!(
+        fx.log("a").contains("received DELETE for IKE_SA"),
+        "{}",
+        fx.log("a")
+    );
 }

@@ -37,6 +37,11 @@ pub(crate) struct ChildSa {
     /// The Child SA that replaced this one in a rekey the peer started, which we
     /// answered (RFC 7296 §1.3.3).
     pub replaced_for_peer: Option<u32>,
+    /// The Child SA our own rekey of this one made, while it stands.
+    pub replaced_by_us: Option<u32>,
+    /// RFC 7296 §2.8.1: the peer's rekey of this SA crossed ours; the lower of that
+    /// exchange's two nonces decides which new SA is redundant.
+    pub collision_nonce: Option<Vec<u8>>,
 }
 
 /// A Child SA being negotiated, with the keys to install once it is.
@@ -262,6 +267,8 @@ pub(crate) fn respond(
                 expire_at: None,
                 rekeyed: false,
                 replaced_for_peer: None,
+                collision_nonce: None,
+                replaced_by_us: None,
             },
             keys_in,
             keys_out,
@@ -382,6 +389,8 @@ pub(crate) fn accept(
             expire_at: None,
             rekeyed: false,
             replaced_for_peer: None,
+            collision_nonce: None,
+            replaced_by_us: None,
         },
         keys_in,
         keys_out,
@@ -441,7 +450,11 @@ impl IkeSa {
                 if let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old) {
                     o.rekeyed = true;
                     o.rekey_at = None;
-                    o.replaced_for_peer = for_peer.then_some(sa.spi_in);
+                    if for_peer {
+                        o.replaced_for_peer = Some(sa.spi_in);
+                    } else {
+                        o.replaced_by_us = Some(sa.spi_in);
+                    }
                 }
                 cx.event(Event::ChildRekeyed {
                     ike: self.id,
@@ -580,10 +593,43 @@ impl IkeSa {
         };
         let rekey_of = req.rekey_of;
         let cfg = req.cfg;
+        let ni = req.nonce.clone();
+        let nr = payloads.iter().find_map(|p| match p {
+            Payload::Nonce(n) => Some(n.data.clone()),
+            _ => None,
+        });
+        let collided = rekey_of
+            .and_then(|old| self.children.iter().find(|c| c.spi_in == old))
+            .and_then(|c| c.collision_nonce.clone());
+        // The peer deleted the SA we rekeyed: only the winner of a collision does that,
+        // so the SA this exchange makes is the redundant one.
+        let old_gone = !self.superseded
+            && rekey_of.is_some_and(|old| !self.children.iter().any(|c| c.spi_in == old));
         match accept(self, cx, req, &payloads, nonces, false) {
             Ok(new) => {
+                let ours = new.sa.spi_in;
                 self.install_child(cx, new);
-                if let Some(old) = rekey_of {
+                let Some(old) = rekey_of else { return };
+                // RFC 7296 §2.8.1: the SA made by the exchange with the lowest nonce is
+                // redundant and deleted by its initiator; the initiator of the other one
+                // deletes the old SA.
+                let lost = old_gone
+                    || match (&collided, &nr) {
+                        (Some(theirs), Some(nr)) => {
+                            ni.as_slice().min(nr.as_slice()) < theirs.as_slice()
+                        }
+                        _ => false,
+                    };
+                if lost {
+                    info!(ike = %self.id, "Child SA rekey collision lost: deleting {ours:08x}");
+                    if let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old) {
+                        o.replaced_by_us = None;
+                    }
+                    self.enqueue(cx, Task::DeleteChild { spi_in: ours });
+                } else {
+                    if collided.is_some() {
+                        info!(ike = %self.id, "Child SA rekey collision won");
+                    }
                     self.enqueue(cx, Task::DeleteChild { spi_in: old });
                 }
             }
@@ -593,7 +639,11 @@ impl IkeSa {
                     if self.superseded {
                         // The IKE SA was rekeyed meanwhile: try again on its successor.
                         self.queue.push_back(Task::RekeyChild { spi_in: old });
-                    } else if let Some(c) = self.children.iter_mut().find(|c| c.spi_in == old) {
+                    } else if let Some(c) = self
+                        .children
+                        .iter_mut()
+                        .find(|c| c.spi_in == old && !c.rekeyed)
+                    {
                         // Try again soon rather than let the SA expire.
                         c.rekey_at = Some(cx.now + core::time::Duration::from_secs(10));
                     }
@@ -650,18 +700,33 @@ impl IkeSa {
                 Some(c) if c.replaced_for_peer.is_some() => {
                     // The peer asks again to rekey an SA we already rekeyed for it: it
                     // never saw our answer (lost, or its IKE SA was replaced meanwhile).
-                    // The successor we made is known only to us; drop it and rekey anew.
+                    // The successor we made is known only to us: drop it.
                     if let Some(orphan) = c.replaced_for_peer {
                         info!(ike = %self.id, "peer repeats the rekey of {spi:08x}; dropping {orphan:08x}");
                         self.remove_child(cx, orphan, DownReason::Local);
                     }
                     if let Some(o) = self.children.iter_mut().find(|o| o.spi_out == spi) {
-                        o.rekeyed = false;
                         o.replaced_for_peer = None;
+                        o.collision_nonce = None;
+                        o.rekeyed = o.replaced_by_us.is_some();
+                    }
+                    if c.replaced_by_us.is_some() {
+                        // Our own replacement stands and we delete the old SA: the
+                        // peer's rekey is no longer needed (RFC 7296 §2.25).
+                        let e = ProtocolError::TemporaryFailure;
+                        self.send_response(
+                            cx,
+                            ExchangeType::CREATE_CHILD_SA,
+                            mid,
+                            vec![error_notify(&e)],
+                        );
+                        return;
                     }
                     Some(ChildSa {
                         rekeyed: false,
                         replaced_for_peer: None,
+                        collision_nonce: None,
+                        replaced_by_us: None,
                         ..c
                     })
                 }
@@ -711,9 +776,24 @@ impl IkeSa {
             ni: ni.data.clone(),
             nr: Vec::new(),
         };
+        let ni = nonces.ni.clone();
         match respond(self, cx, peer, &payloads, old.as_ref(), nonces, false) {
             Ok((resp, new)) => {
+                let nr = resp.iter().find_map(|p| match p {
+                    Payload::Nonce(n) => Some(n.data.clone()),
+                    _ => None,
+                });
                 self.send_response(cx, ExchangeType::CREATE_CHILD_SA, mid, resp);
+                let ours_in_flight = matches!(
+                    self.outstanding.as_ref().map(|o| &o.active),
+                    Some(Active::Child(r)) if r.rekey_of.is_some() && r.rekey_of == old.as_ref().map(|c| c.spi_in)
+                );
+                if let (true, Some(old), Some(nr)) = (ours_in_flight, old.as_ref(), nr)
+                    && let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old.spi_in)
+                {
+                    debug!(ike = %self.id, "Child SA rekey collision on {:08x}", old.spi_in);
+                    o.collision_nonce = Some(ni.min(nr));
+                }
                 self.install_child_as(cx, new, true);
             }
             Err(e) => {

@@ -125,10 +125,31 @@ impl Endpoint {
         local_spi: u64,
         f: impl FnOnce(&mut IkeSa, &mut Cx<'_>) -> R,
     ) -> Option<R> {
+        let mut f = Some(f);
+        let mut r = None;
+        self.run_dyn(now, local_spi, &mut |sa, cx| {
+            if let Some(f) = f.take() {
+                r = Some(f(sa, cx));
+            }
+        });
+        r
+    }
+
+    fn run_dyn(
+        &mut self,
+        now: Instant,
+        local_spi: u64,
+        f: &mut dyn FnMut(&mut IkeSa, &mut Cx<'_>),
+    ) {
         let mut new_sas = Vec::new();
         let mut handoffs = Vec::new();
-        let r = {
-            let sa = self.sas.get_mut(&local_spi)?;
+        let mut merges = Vec::new();
+        let mut removals = Vec::new();
+        let mut removals_out = Vec::new();
+        {
+            let Some(sa) = self.sas.get_mut(&local_spi) else {
+                return;
+            };
             let mut cx = Cx {
                 now,
                 config: &self.config,
@@ -140,17 +161,64 @@ impl Endpoint {
                 ike_spis: &self.local_spis,
                 next_id: &mut self.next_id,
                 handoffs: &mut handoffs,
+                merges: &mut merges,
+                removals: &mut removals,
+                removals_out: &mut removals_out,
             };
-            f(sa, &mut cx)
-        };
+            f(sa, &mut cx);
+        }
+        let started: Vec<u64> = new_sas
+            .iter()
+            .filter(|sa| !sa.queue.is_empty())
+            .map(IkeSa::local_spi)
+            .collect();
         self.adopt(new_sas);
         self.reap(local_spi);
+        for spi in started {
+            // Work a new IKE SA inherited (or its own deletion after a collision).
+            self.run_dyn(now, spi, &mut |sa, cx| sa.kick(cx));
+        }
+        let peer = self.sas.get(&local_spi).and_then(|sa| sa.peer);
+        for spi_out in removals_out {
+            // Only among IKE SAs with the same peer: an SPI means nothing elsewhere.
+            let found = self.sas.values().find_map(|sa| {
+                (sa.peer == peer && peer.is_some())
+                    .then(|| sa.children.iter().find(|c| c.spi_out == spi_out))
+                    .flatten()
+                    .map(|c| c.spi_in)
+            });
+            removals.extend(found);
+        }
+        for spi_in in removals {
+            let holder = self
+                .sas
+                .iter()
+                .find(|(_, sa)| sa.children.iter().any(|c| c.spi_in == spi_in))
+                .map(|(k, _)| *k);
+            if let Some(holder) = holder {
+                self.run_dyn(now, holder, &mut |sa, cx| {
+                    sa.remove_child(cx, spi_in, crate::events::DownReason::Local)
+                });
+            }
+        }
+        for m in merges {
+            if let Some(loser) = self.sas.get_mut(&m.from) {
+                loser.superseded = true;
+                loser.successor = Some(m.to);
+                if loser.initiator {
+                    loser.queue.push_back(Task::DeleteIke);
+                }
+                self.run_dyn(now, m.from, &mut |sa, cx| {
+                    sa.hand_off(cx, None);
+                    sa.kick(cx);
+                });
+            }
+        }
         for h in handoffs {
             if let Some(sa) = self.sas.get_mut(&h.to) {
                 sa.children.extend(h.children);
                 sa.queue.extend(h.tasks);
-                let kick: fn(&mut IkeSa, &mut Cx<'_>) = |sa, cx| sa.kick(cx);
-                self.run(now, h.to, kick);
+                self.run_dyn(now, h.to, &mut |sa, cx| sa.kick(cx));
             } else {
                 // The successor is gone too: its Child SAs went with it.
                 for c in h.children {
@@ -162,7 +230,6 @@ impl Endpoint {
                 }
             }
         }
-        Some(r)
     }
 
     fn adopt(&mut self, new_sas: Vec<IkeSa>) {
@@ -280,6 +347,9 @@ impl Endpoint {
                 ike_spis: &self.local_spis,
                 next_id: &mut self.next_id,
                 handoffs: &mut Vec::new(),
+                merges: &mut Vec::new(),
+                removals: &mut Vec::new(),
+                removals_out: &mut Vec::new(),
             };
             let r = Responder {
                 id,
@@ -350,6 +420,9 @@ impl Endpoint {
                 ike_spis: &self.local_spis,
                 next_id: &mut self.next_id,
                 handoffs: &mut Vec::new(),
+                merges: &mut Vec::new(),
+                removals: &mut Vec::new(),
+                removals_out: &mut Vec::new(),
             };
             IkeSa::initiate(&mut cx, id, p, path, c)?
         };

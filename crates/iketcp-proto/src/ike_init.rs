@@ -119,6 +119,8 @@ impl IkeSa {
             announced: false,
             superseded: false,
             successor: None,
+            successor_nonce: None,
+            rekeyed_by_us: false,
         };
         sa.send_init_request(
             cx,
@@ -541,6 +543,8 @@ pub(crate) fn respond(
         announced: false,
         superseded: false,
         successor: None,
+        successor_nonce: None,
+        rekeyed_by_us: false,
     };
     let reply = Message {
         header: sa.header(ExchangeType::IKE_SA_INIT, true, 0),

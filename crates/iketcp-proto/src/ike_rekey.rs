@@ -121,17 +121,49 @@ impl IkeSa {
             announced: true,
             superseded: false,
             successor: None,
+            successor_nonce: None,
+            rekeyed_by_us: false,
         };
-        // Work queued on the old SA continues on the new one.
+        // Work queued on the old SA continues on the new one; a queued IKE rekey is
+        // what just happened.
         new.queue = std::mem::take(&mut self.queue);
+        new.queue.retain(|t| *t != Task::RekeyIke);
         new.established(cx);
+        let nonce = new.ni.clone().min(new.nr.clone());
+        let new_spi = new.local_spi();
+        match (self.successor, self.successor_nonce.take()) {
+            // RFC 7296 §2.8.2: both sides rekeyed at once. The new IKE SA made by the
+            // exchange with the lowest nonce is redundant: its Child SAs go to the
+            // other, and its initiator deletes it.
+            (Some(prev), Some(prev_nonce)) if nonce < prev_nonce => {
+                info!(old = %self.id, redundant = %new.id, "IKE SA rekey collision: new SA redundant");
+                new.superseded = true;
+                new.successor = Some(prev);
+                if new.initiator {
+                    new.queue.push_back(Task::DeleteIke);
+                }
+                self.successor_nonce = Some(prev_nonce);
+            }
+            (Some(prev), Some(_)) => {
+                info!(old = %self.id, new = %new.id, "IKE SA rekey collision: earlier successor redundant");
+                cx.merges.push(crate::ike_sa::Merge {
+                    from: prev,
+                    to: new_spi,
+                });
+                self.successor = Some(new_spi);
+                self.successor_nonce = Some(nonce);
+            }
+            _ => {
+                self.successor = Some(new_spi);
+                self.successor_nonce = Some(nonce);
+            }
+        }
         info!(old = %self.id, new = %new.id, "IKE SA rekeyed");
         cx.event(Event::IkeRekeyed {
             old: self.id,
             new: new.id,
         });
         self.superseded = true;
-        self.successor = Some(new.local_spi());
         self.rekey_at = None;
         self.dpd_at = None;
         cx.new_sas.push(new);
@@ -217,6 +249,7 @@ impl IkeSa {
         };
         self.successor(cx, n);
         self.queue.clear();
+        self.rekeyed_by_us = true;
         self.enqueue(cx, Task::DeleteIke);
     }
 
@@ -226,6 +259,18 @@ impl IkeSa {
         mid: u32,
         payloads: Vec<Payload>,
     ) {
+        if self.superseded && self.queue.contains(&Task::DeleteIke) || self.rekeyed_by_us {
+            // RFC 7296 §2.25: our own rekey of this IKE SA already completed and we are
+            // deleting it; a crossing rekey from the peer is refused, and it keeps ours.
+            let e = ProtocolError::TemporaryFailure;
+            self.send_response(
+                cx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                vec![error_notify(&e)],
+            );
+            return;
+        }
         let reply_err = |sa: &mut IkeSa, cx: &mut Cx<'_>, e: ProtocolError| {
             sa.send_response(
                 cx,

@@ -42,6 +42,19 @@ pub(crate) struct Cx<'a> {
     pub next_id: &'a mut u64,
     /// Child SAs and tasks a superseded IKE SA passes to its successor.
     pub handoffs: &'a mut Vec<Handoff>,
+    /// IKE SAs found redundant after a rekey collision, to fold into the survivor.
+    pub merges: &'a mut Vec<Merge>,
+    /// Inbound SPIs of Child SAs the peer deleted that live on another IKE SA.
+    pub removals: &'a mut Vec<u32>,
+    /// Outbound SPIs of Child SAs the peer deleted that may live on another IKE SA.
+    pub removals_out: &'a mut Vec<u32>,
+}
+
+/// RFC 7296 §2.8.2: the IKE SA `from` turned out redundant; everything it carries moves
+/// to `to`, and if we initiated it we delete it.
+pub(crate) struct Merge {
+    pub from: u64,
+    pub to: u64,
 }
 
 /// What an IKE SA replaced by a rekey passes on: Child SAs that completed on it after the
@@ -197,6 +210,10 @@ pub(crate) struct IkeSa {
     pub superseded: bool,
     /// The local SPI of the IKE SA that replaced this one.
     pub successor: Option<u64>,
+    /// The lower nonce of the exchange that made the successor (RFC 7296 §2.8.2).
+    pub successor_nonce: Option<Vec<u8>>,
+    /// We completed a rekey of this IKE SA as its initiator.
+    pub rekeyed_by_us: bool,
 }
 
 impl IkeSa {

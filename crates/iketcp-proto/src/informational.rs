@@ -51,6 +51,10 @@ impl IkeSa {
                 // flight; finish there (the peer answers an unknown SPI with nothing).
                 self.queue
                     .push_back(crate::ike_sa::Task::DeleteChild { spi_in: spi });
+            } else {
+                // It moved to another IKE SA of this peer after a rekey collision; the
+                // peer has deleted it, so it goes wherever it is now.
+                cx.removals.push(spi);
             }
         }
     }
@@ -72,6 +76,10 @@ impl IkeSa {
                             // Their inbound SPI is our outbound one.
                             if let Some(c) = self.children.iter().find(|c| c.spi_out == spi) {
                                 ours.push(c.spi_in);
+                            } else {
+                                // After a rekey collision the Child SA may live on the
+                                // sibling IKE SA of this peer.
+                                cx.removals_out.push(spi);
                             }
                         }
                     }

@@ -261,3 +261,76 @@ fn rfc7296_2_9_child_refused_keeps_ike_sa() {
     assert!(w.events(A).any(|e| matches!(e, Event::ChildFailed { reason: DownReason::PeerError(r), .. } if r == "TS_UNACCEPTABLE")));
     assert_eq!(w.children(A) + w.children(B), 0);
 }
+
+/// Both sides start the same rekey at the same instant, so the requests cross.
+fn settled_single(w: &World) -> bool {
+    let (a, b) = (w.sides[A].ep.ike_sas(), w.sides[B].ep.ike_sas());
+    a.len() == 1
+        && b.len() == 1
+        && a[0].spi_i == b[0].spi_i
+        && a[0].spi_r == b[0].spi_r
+        && w.children(A) == 1
+        && w.children(B) == 1
+        && a[0].children.len() == 1
+        && b[0].children.len() == 1
+}
+
+#[test]
+fn rfc7296_2_8_1_simultaneous_child_rekey() {
+    for seed in 100..120 {
+        let mut w = up(seed);
+        let (ia, ib) = (ike_of(&w, A), ike_of(&w, B));
+        let (old_a, old_b) = (child_spi(&w, A), child_spi(&w, B));
+        let now = w.at();
+        w.ep(A).rekey_child(now, ia, old_a).unwrap();
+        w.ep(B).rekey_child(now, ib, old_b).unwrap();
+        assert!(
+            w.run_until(secs(30), |w| settled_single(w)
+                && !w.sides[A].installed.contains_key(&old_a)
+                && !w.sides[B].installed.contains_key(&old_b)),
+            "{}",
+            w.dump()
+        );
+        w.run_for(secs(5));
+        assert!(settled_single(&w), "{}", w.dump());
+        w.assert_children_agree();
+        // The redundant SA was deleted, not left to expire.
+        let downs = w
+            .events(A)
+            .filter(|e| matches!(e, Event::ChildDown { .. }))
+            .count();
+        assert_eq!(downs, 2, "old and redundant SA gone on a\n{}", w.dump());
+    }
+}
+
+#[test]
+fn rfc7296_2_8_2_simultaneous_ike_rekey() {
+    for seed in 200..220 {
+        let mut w = up(seed);
+        let (ia, ib) = (ike_of(&w, A), ike_of(&w, B));
+        let child = child_spi(&w, A);
+        let now = w.at();
+        w.ep(A).rekey_ike(now, ia).unwrap();
+        w.ep(B).rekey_ike(now, ib).unwrap();
+        assert!(
+            w.run_until(secs(30), |w| settled_single(w) && ike_of(w, A) != ia),
+            "{}",
+            w.dump()
+        );
+        w.run_for(secs(5));
+        assert!(settled_single(&w), "{}", w.dump());
+        assert_eq!(child_spi(&w, A), child, "the Child SA survives unchanged");
+        w.assert_children_agree();
+        // The surviving IKE SA works.
+        let (ike, spi) = (ike_of(&w, B), child_spi(&w, B));
+        let now = w.at();
+        w.ep(B).rekey_child(now, ike, spi).unwrap();
+        assert!(
+            w.run_until(secs(30), |w| settled_single(w)
+                && !w.sides[B].installed.contains_key(&spi)),
+            "{}",
+            w.dump()
+        );
+        w.assert_children_agree();
+    }
+}

@@ -5,21 +5,34 @@
 //! ```text
 //! iketcp-peer local=10.201.0.1 remote=10.201.0.2 id=a-psk@ss.test remote-id=b-psk@ss.test \
 //!     psk=... local-ts=10.201.1.0/24 remote-ts=10.201.2.0/24 inner=10.201.1.1 \
-//!     [initiate=1] [ping=10.201.2.1] [ike=aes128gcm16-prfsha256-ecp256] [esp=aes128gcm16-ecp256]
+//!     [initiate=1] [ping=10.201.2.1] [ike=aes128gcm16-prfsha256-ecp256] [esp=aes128gcm16-ecp256] \
+//!     [keys=DIR]
 //! stdin:  rekey-child | rekey-ike | delete-child | terminate | create-child | status | liveness | quit
 //! stdout: EVENT <event> | SA <summary> | PING-REPLY <seq> | ECHO-ANSWERED <seq> | ERROR <text>
 //! ```
+//!
+//! `keys=DIR` **writes secret keys in the clear**, for decrypting captures of a test run
+//! and nothing else: every IKE SA, once established or rekeyed, is appended to
+//! `DIR/ikev2_decryption_table`, and every Child SA to `DIR/esp_sa` (one row per
+//! direction, on the outer addresses), in Wireshark 4.0's formats. SAs Wireshark cannot
+//! decrypt (ChaCha20-Poly1305, ESN) give an `ERROR keys` line instead.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use iketcp_crypto::{SecretBytes, SystemRng};
-use iketcp_esp::{AesKeySize, Algorithm, Decapsulated, Direction, Engine, Integrity, Mode as EspMode, SaParams};
+use iketcp_esp::wireshark::esp_sa_row;
+use iketcp_esp::{
+    AesKeySize, Algorithm, Decapsulated, Direction, Engine, Integrity, Mode as EspMode, SaParams,
+};
 use iketcp_proto::config::suites;
 use iketcp_proto::proposal::ProposalSpec;
 use iketcp_proto::{
-    AuthConfig, ChildConfig, ChildSaKeys, Endpoint, EndpointConfig, Lifetime, Mode, Output, Path, PeerConfig,
+    AuthConfig, ChildConfig, ChildSaKeys, Endpoint, EndpointConfig, Event, IkeSaId, Lifetime, Mode,
+    Output, Path, PeerConfig,
 };
 use iketcp_wire::encap::udp::{self, Datagram};
 use iketcp_wire::ike::{Id, IdType, TransformId};
@@ -33,7 +46,9 @@ impl Args {
         self.0.get(k).map(String::as_str)
     }
     fn req(&self, k: &str) -> String {
-        self.get(k).unwrap_or_else(|| panic!("missing {k}=")).to_string()
+        self.get(k)
+            .unwrap_or_else(|| panic!("missing {k}="))
+            .to_string()
     }
 }
 
@@ -83,7 +98,11 @@ fn esp_algorithm(k: &ChildSaKeys) -> Option<Algorithm> {
         (TransformId::ENCR_AES_GCM_16, Some(256), None) => Algorithm::AesGcm16_256,
         (TransformId::ENCR_CHACHA20_POLY1305, _, None) => Algorithm::ChaCha20Poly1305,
         (TransformId::ENCR_AES_CBC, bits, Some(integ)) => Algorithm::AesCbc {
-            key: if bits == Some(256) { AesKeySize::Aes256 } else { AesKeySize::Aes128 },
+            key: if bits == Some(256) {
+                AesKeySize::Aes256
+            } else {
+                AesKeySize::Aes128
+            },
             integrity: match integ {
                 TransformId::INTEG_HMAC_SHA2_256_128 => Integrity::HmacSha256_128,
                 TransformId::INTEG_HMAC_SHA2_384_192 => Integrity::HmacSha384_192,
@@ -95,9 +114,14 @@ fn esp_algorithm(k: &ChildSaKeys) -> Option<Algorithm> {
     })
 }
 
-fn install(esp: &mut Engine, k: &ChildSaKeys) -> Result<(), String> {
+/// The ESP engine's inbound and outbound SAs for a negotiated Child SA.
+fn sa_params(k: &ChildSaKeys) -> Result<(SaParams, SaParams), String> {
     let alg = esp_algorithm(k).ok_or("unsupported ESP transforms")?;
-    let mode = if k.mode == Mode::Tunnel { EspMode::Tunnel } else { EspMode::Transport };
+    let mode = if k.mode == Mode::Tunnel {
+        EspMode::Tunnel
+    } else {
+        EspMode::Transport
+    };
     let key = |e: &SecretBytes, i: &SecretBytes| {
         let mut v = e.expose().to_vec();
         v.extend_from_slice(i.expose());
@@ -110,6 +134,11 @@ fn install(esp: &mut Engine, k: &ChildSaKeys) -> Result<(), String> {
     let outbound = SaParams::new(k.spi_out, alg, key(&k.encr_out, &k.integ_out))
         .with_esn(k.esn)
         .with_mode(mode);
+    Ok((inbound, outbound))
+}
+
+fn install(esp: &mut Engine, k: &ChildSaKeys) -> Result<(), String> {
+    let (inbound, outbound) = sa_params(k)?;
     esp.install_inbound(&inbound).map_err(|e| e.to_string())?;
     esp.install_outbound(&outbound).map_err(|e| e.to_string())?;
     Ok(())
@@ -127,7 +156,14 @@ fn checksum(data: &[u8]) -> u16 {
 }
 
 /// An IPv4 ICMP echo packet.
-fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, kind: u8, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+fn icmp_echo(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    kind: u8,
+    ident: u16,
+    seq: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut icmp = vec![kind, 0, 0, 0];
     icmp.extend(ident.to_be_bytes());
     icmp.extend(seq.to_be_bytes());
@@ -153,9 +189,57 @@ struct Peer {
     /// In install order, so the newest (a rekey's successor) comes last.
     children: Vec<ChildSaKeys>,
     inner: Ipv4Addr,
+    /// `keys=DIR`: where SA keys are written for Wireshark (secrets, debugging only).
+    keys: Option<PathBuf>,
 }
 
 impl Peer {
+    /// Appends `row` to `DIR/file` when key export is on.
+    fn export(&self, file: &str, row: Result<String, String>) {
+        let Some(dir) = &self.keys else { return };
+        let written = row.and_then(|row| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(file))
+                .and_then(|mut f| writeln!(f, "{row}"))
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = written {
+            println!("ERROR keys {file}: {e}");
+        }
+    }
+
+    fn export_ike(&self, ike: IkeSaId) {
+        if self.keys.is_some() {
+            let row = self
+                .ep
+                .export_ike_keys(ike)
+                .ok_or_else(|| format!("no keys for {ike}"));
+            self.export(
+                "ikev2_decryption_table",
+                row.and_then(|k| k.wireshark_row().map_err(|e| e.to_string())),
+            );
+        }
+    }
+
+    /// Two rows: inbound (from the peer's outer address to ours), then outbound.
+    fn export_child(&self, k: &ChildSaKeys) {
+        if self.keys.is_some() {
+            let (ours, theirs) = (k.path.local.ip(), k.path.remote.ip());
+            let rows = sa_params(k).and_then(|(inbound, outbound)| {
+                let row =
+                    |p: &SaParams, src, dst| esp_sa_row(p, src, dst).map_err(|e| e.to_string());
+                Ok(format!(
+                    "{}\n{}",
+                    row(&inbound, theirs, ours)?,
+                    row(&outbound, ours, theirs)?
+                ))
+            });
+            self.export("esp_sa", rows);
+        }
+    }
+
     async fn drain(&mut self) {
         while let Some(o) = self.ep.poll_output() {
             match o {
@@ -166,7 +250,11 @@ impl Peer {
                     } else {
                         buf = t.message;
                     }
-                    let sock = if t.path.local.port() == 500 { &self.s500 } else { &self.s4500 };
+                    let sock = if t.path.local.port() == 500 {
+                        &self.s500
+                    } else {
+                        &self.s4500
+                    };
                     if let Err(e) = sock.send_to(&buf, t.path.remote).await {
                         println!("ERROR send {e}");
                     }
@@ -176,6 +264,7 @@ impl Peer {
                         Ok(()) => println!("CHILD-INSTALLED {:08x} {:08x}", k.spi_in, k.spi_out),
                         Err(e) => println!("ERROR install {e}"),
                     }
+                    self.export_child(&k);
                     self.children.push(*k);
                 }
                 Output::RemoveChild { spi_in, spi_out } => {
@@ -184,7 +273,12 @@ impl Peer {
                     self.children.retain(|k| k.spi_in != spi_in);
                     println!("CHILD-REMOVED {spi_in:08x} {spi_out:08x}");
                 }
-                Output::Event(e) => println!("EVENT {e:?}"),
+                Output::Event(e) => {
+                    if let Event::IkeUp { ike, .. } | Event::IkeRekeyed { new: ike, .. } = e {
+                        self.export_ike(ike);
+                    }
+                    println!("EVENT {e:?}");
+                }
                 other => println!("OUTPUT {other:?}"),
             }
         }
@@ -282,7 +376,11 @@ impl Peer {
                     sa.spi_i,
                     sa.spi_r,
                     sa.path,
-                    sa.children.iter().map(|c| format!("{:08x}/{:08x}", c.spi_in, c.spi_out)).collect::<Vec<_>>().join(",")
+                    sa.children
+                        .iter()
+                        .map(|c| format!("{:08x}/{:08x}", c.spi_in, c.spi_out))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 );
                 None
             }
@@ -308,12 +406,17 @@ async fn main() {
     let args = Args(
         std::env::args()
             .skip(1)
-            .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|a| {
+                a.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect(),
     );
     let local: IpAddr = args.req("local").parse().expect("local");
     let remote: IpAddr = args.req("remote").parse().expect("remote");
-    let ike_port: u16 = args.get("ike-port").map_or(500, |p| p.parse().expect("port"));
+    let ike_port: u16 = args
+        .get("ike-port")
+        .map_or(500, |p| p.parse().expect("port"));
     let inner: Ipv4Addr = args.req("inner").parse().expect("inner");
     let peer = PeerConfig {
         name: "peer".into(),
@@ -322,27 +425,41 @@ async fn main() {
         local_id: id(&args.req("id")),
         remote_id: id(&args.req("remote-id")),
         auth: AuthConfig::Psk(SecretBytes::from_slice(args.req("psk").as_bytes())),
-        ike_proposals: ike_proposals(args.get("ike").unwrap_or("aes128gcm16-prfsha256-ecp256,aes256-sha256-modp2048")),
+        ike_proposals: ike_proposals(
+            args.get("ike")
+                .unwrap_or("aes128gcm16-prfsha256-ecp256,aes256-sha256-modp2048"),
+        ),
         children: vec![ChildConfig {
             name: "net".into(),
             local_ts: vec![net(&args.req("local-ts"))],
             remote_ts: vec![net(&args.req("remote-ts"))],
-            esp_proposals: esp_proposals(args.get("esp").unwrap_or("aes128gcm16-ecp256,aes128-sha256-ecp256")),
+            esp_proposals: esp_proposals(
+                args.get("esp")
+                    .unwrap_or("aes128gcm16-ecp256,aes128-sha256-ecp256"),
+            ),
             mode: Mode::Tunnel,
             lifetime: Lifetime::CHILD_DEFAULT,
             replay_window: 64,
         }],
         ike_lifetime: Lifetime::IKE_DEFAULT,
-        dpd: args.get("dpd").map(|s| Duration::from_secs(s.parse().expect("dpd secs"))),
+        dpd: args
+            .get("dpd")
+            .map(|s| Duration::from_secs(s.parse().expect("dpd secs"))),
         fragmentation: true,
     };
     let config = EndpointConfig {
-        fragment_size: args.get("fragment-size").map_or(1280, |s| s.parse().expect("size")),
+        fragment_size: args
+            .get("fragment-size")
+            .map_or(1280, |s| s.parse().expect("size")),
         ..EndpointConfig::default()
     };
     let ep = Endpoint::new(config, vec![peer], Box::new(SystemRng::new()));
-    let s500 = UdpSocket::bind(SocketAddr::new(local, 500)).await.expect("bind 500");
-    let s4500 = UdpSocket::bind(SocketAddr::new(local, 4500)).await.expect("bind 4500");
+    let s500 = UdpSocket::bind(SocketAddr::new(local, 500))
+        .await
+        .expect("bind 500");
+    let s4500 = UdpSocket::bind(SocketAddr::new(local, 4500))
+        .await
+        .expect("bind 4500");
     let mut p = Peer {
         ep,
         esp: Engine::new(),
@@ -350,6 +467,7 @@ async fn main() {
         s4500,
         children: Vec::new(),
         inner,
+        keys: args.get("keys").map(PathBuf::from),
     };
     if args.get("initiate") == Some("1") {
         if let Err(e) = p.ep.initiate(Instant::now(), "peer", Some("net")) {
