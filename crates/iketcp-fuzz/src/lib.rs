@@ -2,6 +2,10 @@
 //! the fuzzer finds wrong answers as well as crashes. `fuzz/` calls these under
 //! libFuzzer; `tests/corpus.rs` replays the committed corpus through them in `cargo test`.
 
+mod engine;
+
+pub use engine::{ike_established, ike_responder};
+
 use bytes::BytesMut;
 use iketcp_wire::encap::stream::{Deframer, Frame, Framer, Limits, Outgoing, Role};
 use iketcp_wire::encap::udp::{self, Datagram};

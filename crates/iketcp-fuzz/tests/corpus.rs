@@ -34,3 +34,13 @@ fn esp_packet_corpus() {
 fn ike_message_corpus() {
     replay("ike_message", iketcp_fuzz::ike_message);
 }
+
+#[test]
+fn ike_responder_corpus() {
+    replay("ike_responder", iketcp_fuzz::ike_responder);
+}
+
+#[test]
+fn ike_established_corpus() {
+    replay("ike_established", iketcp_fuzz::ike_established);
+}
