@@ -498,6 +498,32 @@ impl Endpoint {
         self.task(now, ike, Task::Liveness)
     }
 
+    /// The ESP engine counted a Child SA past its byte or packet limit (RFC 4301 §4.4.2.1
+    /// lifetimes; time limits are the engine's own): soft asks for a rekey, hard deletes
+    /// it. `spi` is either direction's SPI.
+    pub fn child_lifetime(&mut self, now: Instant, spi: u32, hard: bool) -> Result<(), ApiError> {
+        let holder = self
+            .sas
+            .iter()
+            .find_map(|(k, sa)| {
+                sa.children
+                    .iter()
+                    .find(|c| c.spi_in == spi || c.spi_out == spi)
+                    .map(|c| (*k, c.spi_in, c.rekeyed))
+            })
+            .ok_or(ApiError::UnknownChildSa(spi))?;
+        let (ike, spi_in, rekeyed) = holder;
+        self.run(now, ike, |sa, cx| {
+            if hard {
+                sa.remove_child(cx, spi_in, crate::events::DownReason::Expired);
+                sa.enqueue(cx, Task::DeleteChild { spi_in });
+            } else if !rekeyed {
+                sa.enqueue(cx, Task::RekeyChild { spi_in });
+            }
+        });
+        Ok(())
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<u64> = self
             .sas

@@ -334,3 +334,38 @@ fn rfc7296_2_8_2_simultaneous_ike_rekey() {
         w.assert_children_agree();
     }
 }
+
+// RFC 4301 §4.4.2.1: byte and packet lifetimes counted by the ESP engine drive the
+// engine: soft rekeys the Child SA, hard deletes it.
+#[test]
+fn child_byte_lifetimes_from_the_esp_engine() {
+    let mut w = up(81);
+    let spi = child_spi(&w, A);
+    let out = w.sides[A].installed[&spi].spi_out;
+    let now = w.at();
+    w.ep(A).child_lifetime(now, out, false).unwrap();
+    assert!(
+        w.run_until(secs(10), |w| w.children(A) == 1
+            && !w.sides[A].installed.contains_key(&spi)),
+        "{}",
+        w.dump()
+    );
+    w.assert_children_agree();
+    let spi = child_spi(&w, B);
+    let now = w.at();
+    w.ep(B).child_lifetime(now, spi, true).unwrap();
+    assert!(
+        w.run_until(secs(10), |w| w.children(A) == 0 && w.children(B) == 0),
+        "{}",
+        w.dump()
+    );
+    assert!(w.events(B).any(|e| matches!(
+        e,
+        Event::ChildDown {
+            reason: DownReason::Expired,
+            ..
+        }
+    )));
+    assert!(w.ike_up(A) && w.ike_up(B));
+    assert!(w.ep(B).child_lifetime(now, 0x1234_5678, true).is_err());
+}
