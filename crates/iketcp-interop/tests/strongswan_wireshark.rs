@@ -17,38 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Peer, assert_traffic, skip_or_fail};
-
-/// Namespace and veth names of this process's own, so that this test meets no other
-/// setup of the fixture, not even a concurrent run of itself.
-struct Names {
-    ns_a: String,
-    ns_b: String,
-    if_a: String,
-    if_b: String,
-}
-
-impl Names {
-    fn new() -> Self {
-        let id = std::process::id();
-        Names {
-            ns_a: format!("ssw{id}-a"),
-            ns_b: format!("ssw{id}-b"),
-            // At most 15 characters.
-            if_a: format!("ssw{id}va"),
-            if_b: format!("ssw{id}vb"),
-        }
-    }
-
-    fn settings(&self) -> [(&str, &str); 4] {
-        [
-            ("SS_NS_A", &self.ns_a),
-            ("SS_NS_B", &self.ns_b),
-            ("SS_IF_A", &self.if_a),
-            ("SS_IF_B", &self.if_b),
-        ]
-    }
-}
+use common::{Fixture, Names, Peer, assert_traffic, skip_or_fail};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -346,7 +315,7 @@ fn wireshark_decrypts_a_strongswan_run() {
     ) {
         return;
     }
-    let names = Names::new();
+    let names = Names::new("ssw");
     let fx = Fixture::new("wireshark", &names.settings());
     fx.up("b");
     let work = WorkDir::new();

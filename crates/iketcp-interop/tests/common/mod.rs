@@ -86,6 +86,12 @@ impl Fixture {
         (out.status.success(), text)
     }
 
+    /// charon's log of `side`.
+    pub fn log(&self, side: &str) -> String {
+        std::fs::read_to_string(self.run.join("strongswan").join(side).join("charon.log"))
+            .unwrap_or_default()
+    }
+
     pub fn up(&self, side: &str) {
         let (ok, text) = self.script("up.sh", &[side]);
         assert!(ok, "up.sh {side} failed:\n{text}");
@@ -231,4 +237,34 @@ pub fn assert_traffic(peer: &mut Peer, ss_ns: &str, ss_inner: &str, our_inner: &
         "our pings got no reply:\n{}",
         peer.tail()
     );
+}
+
+/// Namespace and veth names unique to this process, so test files never collide.
+pub struct Names {
+    pub ns_a: String,
+    pub ns_b: String,
+    pub if_a: String,
+    pub if_b: String,
+}
+
+impl Names {
+    /// `prefix` of three letters keeps interface names within 15 characters.
+    pub fn new(prefix: &str) -> Self {
+        let id = std::process::id();
+        Names {
+            ns_a: format!("{prefix}{id}-a"),
+            ns_b: format!("{prefix}{id}-b"),
+            if_a: format!("{prefix}{id}va"),
+            if_b: format!("{prefix}{id}vb"),
+        }
+    }
+
+    pub fn settings(&self) -> [(&str, &str); 4] {
+        [
+            ("SS_NS_A", &self.ns_a),
+            ("SS_NS_B", &self.ns_b),
+            ("SS_IF_A", &self.if_a),
+            ("SS_IF_B", &self.if_b),
+        ]
+    }
 }
