@@ -262,6 +262,14 @@ impl Endpoint {
     /// path it came on.
     pub fn handle_message(&mut self, now: Instant, path: Path, message: &[u8]) {
         let Ok(view) = HeaderView::new_checked(message) else {
+            if let Ok(v) = HeaderView::new_any_version(message)
+                && v.version() >> 4 > 2
+                && !v.is_response()
+                && v.exchange() == ExchangeType::IKE_SA_INIT
+            {
+                // RFC 7296 §2.5: tell the sender the highest major version we speak.
+                self.invalid_major_version(path, v.spi_i(), v.message_id());
+            }
             debug!("dropped message from {}: not an IKEv2 header", path.remote);
             return;
         };
@@ -301,6 +309,31 @@ impl Endpoint {
                 "dropped message from {}: no IKE SA {spi_i:016x}_i {spi_r:016x}_r",
                 path.remote
             );
+        }
+    }
+
+    fn invalid_major_version(&mut self, path: Path, spi_i: u64, message_id: u32) {
+        let reply = Message {
+            header: iketcp_wire::ike::Header {
+                spi_i,
+                spi_r: 0,
+                next_payload: iketcp_wire::ike::PayloadType::NONE,
+                version: iketcp_wire::ike::IKEV2_VERSION,
+                exchange: ExchangeType::IKE_SA_INIT,
+                flags: Flags::RESPONSE,
+                message_id,
+                length: 0,
+            },
+            payloads: vec![iketcp_wire::ike::Payload::Notify(
+                iketcp_wire::ike::Notify::new(
+                    iketcp_wire::ike::NotifyType::INVALID_MAJOR_VERSION,
+                    vec![],
+                ),
+            )],
+        };
+        if let Ok(message) = reply.emit() {
+            self.out
+                .push_back(Output::Transmit(crate::events::Transmit { path, message }));
         }
     }
 

@@ -369,3 +369,73 @@ fn child_byte_lifetimes_from_the_esp_engine() {
     assert!(w.ike_up(A) && w.ike_up(B));
     assert!(w.ep(B).child_lifetime(now, 0x1234_5678, true).is_err());
 }
+
+// RFC 7296 §2.5: an unknown payload with the critical bit set rejects the message with
+// UNSUPPORTED_CRITICAL_PAYLOAD naming its type; nothing else changes.
+#[test]
+fn rfc7296_2_5_unsupported_critical_payload() {
+    use iketcp_wire::ike::{ExchangeType, NotifyType, Payload, PayloadType};
+    let mut w = up(91);
+    // Payload type 200, critical, four bytes of body.
+    let (to_b, bytes) = w.craft(
+        A,
+        ExchangeType::INFORMATIONAL,
+        2,
+        PayloadType(200),
+        &[0, 0x80, 0, 8, 1, 2, 3, 4],
+    );
+    let before = w.sides[B].ep.ike_sas();
+    let now = w.at();
+    w.ep(B).handle_message(now, to_b, &bytes);
+    w.drain();
+    let reply = w.sides[B].sent.last().unwrap().2.clone();
+    let payloads = w.open_at(A, &reply);
+    assert!(
+        matches!(&payloads[..], [Payload::Notify(n)] if n.notify_type == NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD && n.data == [200]),
+        "{payloads:?}"
+    );
+    assert_eq!(w.sides[B].ep.ike_sas(), before);
+    // The same payload without the critical bit is skipped: an empty INFORMATIONAL
+    // answer, a liveness check.
+    let (to_b, bytes) = w.craft(
+        A,
+        ExchangeType::INFORMATIONAL,
+        3,
+        PayloadType(200),
+        &[0, 0, 0, 8, 1, 2, 3, 4],
+    );
+    let now = w.at();
+    w.ep(B).handle_message(now, to_b, &bytes);
+    w.drain();
+    let reply = w.sides[B].sent.last().unwrap().2.clone();
+    assert!(w.open_at(A, &reply).is_empty());
+}
+
+// RFC 7296 §2.5: a higher major version gets INVALID_MAJOR_VERSION, and no state.
+#[test]
+fn rfc7296_2_5_invalid_major_version() {
+    use iketcp_proto::{Output, Path};
+    use iketcp_wire::ike::{Message, NotifyType};
+    let (a, b) = pair_configs();
+    let mut w = World::new(92, a, b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    let Some(Output::Transmit(t)) = w.ep(A).poll_output() else {
+        panic!()
+    };
+    let mut m = t.message.clone();
+    m[17] = 0x30; // version 3.0
+    let p = Path {
+        local: t.path.remote,
+        remote: t.path.local,
+        transport: t.path.transport,
+    };
+    w.ep(B).handle_message(now, p, &m);
+    let Some(Output::Transmit(r)) = w.ep(B).poll_output() else {
+        panic!("no answer")
+    };
+    let reply = Message::parse(&r.message).unwrap();
+    assert!(reply.notify(NotifyType::INVALID_MAJOR_VERSION).is_some());
+    assert_eq!(reply.header.version, 0x20);
+    assert!(w.sides[B].ep.ike_sas().is_empty());
+}

@@ -5,12 +5,8 @@ mod sim;
 
 use std::time::Duration;
 
-use iketcp_crypto::{DeterministicRng, SkCipher};
 use iketcp_proto::{DownReason, EndpointConfig, Event, Output, Path, StreamId, Transport};
-use iketcp_wire::ike::{
-    Encrypted, ExchangeType, Flags, Header, IKEV2_VERSION, Message, NotifyType, Payload,
-    PayloadType, parse_chain,
-};
+use iketcp_wire::ike::{ExchangeType, Flags, Message, NotifyType, Payload, PayloadType};
 use sim::{A, B, World, pair_configs, stream_path};
 
 fn secs(s: u64) -> Duration {
@@ -407,51 +403,16 @@ fn r_esp_1_replay_window_one_over_a_stream() {
 fn r_conn_8_syntax_error_in_authenticated_request() {
     let (a, b) = pair_configs();
     let mut w = World::new(17, a, b);
-    let path = stream_path(17);
-    setup_on(&mut w, path);
-    let ike = w.sides[A].ep.ike_sas()[0].id;
-    let keys = w.sides[A].ep.export_ike_keys(ike).unwrap();
-    let k = &keys.keys;
-    let mut send = SkCipher::new(k.encr, k.integ, &k.sk_ei, &k.sk_ai).unwrap();
-    let recv = SkCipher::new(k.encr, k.integ, &k.sk_er, &k.sk_ar).unwrap();
+    setup_on(&mut w, stream_path(17));
     // An INFORMATIONAL request whose encrypted Notify claims more bytes than it has.
-    let plaintext = [0u8, 0, 0, 40, 0, 0, 0, 16];
-    let header = Header {
-        spi_i: keys.spi_i,
-        spi_r: keys.spi_r,
-        next_payload: PayloadType::SK,
-        version: IKEV2_VERSION,
-        exchange: ExchangeType::INFORMATIONAL,
-        flags: Flags::INITIATOR,
-        message_id: 2,
-        length: 0,
-    };
-    let body_len = send.body_len(plaintext.len());
-    let mut bytes = Message {
-        header,
-        payloads: vec![Payload::Encrypted(Encrypted {
-            first_payload: PayloadType::NOTIFY,
-            body: vec![0; body_len],
-        })],
-    }
-    .emit()
-    .unwrap();
-    let aad = bytes.len() - body_len;
-    let body = send
-        .encrypt(
-            &bytes[..aad],
-            &plaintext,
-            &mut DeterministicRng::from_u64(9),
-        )
-        .unwrap();
-    bytes.truncate(aad);
-    bytes.extend(body);
+    let (to_b, bytes) = w.craft(
+        A,
+        ExchangeType::INFORMATIONAL,
+        2,
+        PayloadType::NOTIFY,
+        &[0u8, 0, 0, 40, 0, 0, 0, 16],
+    );
     let now = w.at();
-    let to_b = Path {
-        local: path.remote,
-        remote: path.local,
-        transport: path.transport,
-    };
     w.ep(B).handle_message(now, to_b, &bytes);
     w.drain();
     // b answered INVALID_SYNTAX inside its SK payload...
@@ -459,11 +420,7 @@ fn r_conn_8_syntax_error_in_authenticated_request() {
     let msg = Message::parse(&reply).unwrap();
     assert!(msg.header.flags.contains(Flags::RESPONSE));
     assert_eq!(msg.header.message_id, 2);
-    let sk = msg.encrypted().unwrap();
-    let inner = recv
-        .decrypt(&reply[..reply.len() - sk.body.len()], &sk.body)
-        .unwrap();
-    let payloads = parse_chain(sk.first_payload, &inner).unwrap();
+    let payloads = w.open_at(A, &reply);
     assert!(
         matches!(&payloads[..], [Payload::Notify(n)] if n.notify_type == NotifyType::INVALID_SYNTAX)
     );
