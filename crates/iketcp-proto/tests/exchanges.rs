@@ -439,3 +439,42 @@ fn rfc7296_2_5_invalid_major_version() {
     assert_eq!(reply.header.version, 0x20);
     assert!(w.sides[B].ep.ike_sas().is_empty());
 }
+
+// RFC 7296 §3.3.2 / RFC 4303 §2.2.1: extended sequence numbers are negotiated per Child
+// SA and handed to the ESP engine; no ESN when one side does not offer it.
+#[test]
+fn esn_negotiated_for_child_sas() {
+    use iketcp_proto::proposal::ProposalSpec;
+    use iketcp_wire::ike::{Transform, TransformId, TransformType};
+    let esn = |yes: bool| ProposalSpec {
+        transforms: vec![
+            Transform::with_key_length(TransformType::ENCR, TransformId::ENCR_AES_GCM_16, 256),
+            Transform::new(
+                TransformType::ESN,
+                if yes {
+                    TransformId::ESN_YES
+                } else {
+                    TransformId::ESN_NO
+                },
+            ),
+        ],
+    };
+    for (a_yes, b_yes) in [(true, true), (true, false)] {
+        let (mut a, mut b) = pair_configs();
+        // a prefers ESN and also offers it off; b takes what its config allows.
+        a.children[0].esp_proposals = vec![esn(a_yes), esn(false)];
+        b.children[0].esp_proposals = vec![esn(b_yes)];
+        let mut w = World::new(93, a, b);
+        let now = w.at();
+        w.ep(A).initiate(now, "b", Some("net")).unwrap();
+        assert!(
+            w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+            "{}",
+            w.dump()
+        );
+        w.assert_children_agree();
+        let want = a_yes && b_yes;
+        assert!(w.sides[A].installed.values().all(|k| k.esn == want));
+        assert!(w.sides[B].installed.values().all(|k| k.esn == want));
+    }
+}
