@@ -15,7 +15,7 @@ use crate::config::{EndpointConfig, PeerConfig};
 use crate::error::ApiError;
 use crate::events::{IkeSaId, Output};
 use crate::ike_init::{self, Responder};
-use crate::ike_sa::{Cx, IkeSa, State, Task};
+use crate::ike_sa::{Cx, Effects, IkeSa, State, Task};
 use crate::path::Path;
 
 /// A read-only view of one IKE SA, for operators and tests.
@@ -67,25 +67,51 @@ impl IkeKeyExport {
 /// no-op. The engine reads no clock, opens no socket and takes randomness only from the
 /// [`Rng`] it was given.
 pub struct Endpoint {
-    config: EndpointConfig,
-    peers: Vec<PeerConfig>,
-    rng: Box<dyn Rng>,
+    shared: Shared,
     sas: HashMap<u64, IkeSa>,
     by_id: HashMap<IkeSaId, u64>,
     /// Responder: (peer address, SPIi) of IKE_SA_INIT requests answered, to spot
     /// retransmissions.
     init_index: HashMap<(SocketAddr, u64), u64>,
+    cookie_secret: Vec<u8>,
+}
+
+/// What every IKE SA's handlers see, apart from the SAs themselves.
+struct Shared {
+    config: EndpointConfig,
+    peers: Vec<PeerConfig>,
+    rng: Box<dyn Rng>,
     local_spis: HashSet<u64>,
     child_spis: HashSet<u32>,
     out: VecDeque<Output>,
     next_id: u64,
-    cookie_secret: Vec<u8>,
+}
+
+impl Shared {
+    fn cx(&mut self, now: Instant) -> Cx<'_> {
+        Cx {
+            now,
+            config: &self.config,
+            peers: &self.peers,
+            rng: self.rng.as_mut(),
+            out: &mut self.out,
+            child_spis: &mut self.child_spis,
+            ike_spis: &self.local_spis,
+            next_id: &mut self.next_id,
+            fx: Effects::default(),
+        }
+    }
+
+    fn new_id(&mut self) -> IkeSaId {
+        self.next_id += 1;
+        IkeSaId(self.next_id)
+    }
 }
 
 impl core::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
-            .field("peers", &self.peers.len())
+            .field("peers", &self.shared.peers.len())
             .field("ike_sas", &self.sas.len())
             .finish_non_exhaustive()
     }
@@ -96,26 +122,28 @@ impl Endpoint {
         let mut cookie_secret = vec![0u8; 32];
         let _ = rng.fill(&mut cookie_secret);
         Self {
-            config,
-            peers,
-            rng,
+            shared: Shared {
+                config,
+                peers,
+                rng,
+                local_spis: HashSet::new(),
+                child_spis: HashSet::new(),
+                out: VecDeque::new(),
+                next_id: 0,
+            },
             sas: HashMap::new(),
             by_id: HashMap::new(),
             init_index: HashMap::new(),
-            local_spis: HashSet::new(),
-            child_spis: HashSet::new(),
-            out: VecDeque::new(),
-            next_id: 0,
             cookie_secret,
         }
     }
 
     pub fn config(&self) -> &EndpointConfig {
-        &self.config
+        &self.shared.config
     }
 
     pub fn peers(&self) -> &[PeerConfig] {
-        &self.peers
+        &self.shared.peers
     }
 
     /// Runs `f` on one IKE SA with a context, then adopts new SAs and reaps dead ones.
@@ -141,32 +169,25 @@ impl Endpoint {
         local_spi: u64,
         f: &mut dyn FnMut(&mut IkeSa, &mut Cx<'_>),
     ) {
-        let mut new_sas = Vec::new();
-        let mut handoffs = Vec::new();
-        let mut merges = Vec::new();
-        let mut removals = Vec::new();
-        let mut removals_out = Vec::new();
-        {
-            let Some(sa) = self.sas.get_mut(&local_spi) else {
-                return;
-            };
-            let mut cx = Cx {
-                now,
-                config: &self.config,
-                peers: &self.peers,
-                rng: self.rng.as_mut(),
-                out: &mut self.out,
-                child_spis: &mut self.child_spis,
-                new_sas: &mut new_sas,
-                ike_spis: &self.local_spis,
-                next_id: &mut self.next_id,
-                handoffs: &mut handoffs,
-                merges: &mut merges,
-                removals: &mut removals,
-                removals_out: &mut removals_out,
-            };
-            f(sa, &mut cx);
-        }
+        let Some(sa) = self.sas.get_mut(&local_spi) else {
+            return;
+        };
+        let peer = sa.peer;
+        let mut cx = self.shared.cx(now);
+        f(sa, &mut cx);
+        let fx = cx.fx;
+        self.apply(now, local_spi, peer, fx);
+    }
+
+    /// Carries out what a handler of the IKE SA `local_spi` asked for beyond itself.
+    fn apply(&mut self, now: Instant, local_spi: u64, peer: Option<usize>, fx: Effects) {
+        let Effects {
+            new_sas,
+            handoffs,
+            merges,
+            mut removals,
+            removals_out,
+        } = fx;
         let started: Vec<u64> = new_sas
             .iter()
             .filter(|sa| !sa.queue.is_empty())
@@ -178,11 +199,10 @@ impl Endpoint {
             // Work a new IKE SA inherited (or its own deletion after a collision).
             self.run_dyn(now, spi, &mut |sa, cx| sa.kick(cx));
         }
-        let peer = self.sas.get(&local_spi).and_then(|sa| sa.peer);
         for spi_out in removals_out {
             // Only among IKE SAs with the same peer: an SPI means nothing elsewhere.
             let found = self.sas.values().find_map(|sa| {
-                (sa.peer == peer && peer.is_some())
+                (peer.is_some() && sa.peer == peer)
                     .then(|| sa.children.iter().find(|c| c.spi_out == spi_out))
                     .flatten()
                     .map(|c| c.spi_in)
@@ -222,8 +242,8 @@ impl Endpoint {
             } else {
                 // The successor is gone too: its Child SAs went with it.
                 for c in h.children {
-                    self.child_spis.remove(&c.spi_in);
-                    self.out.push_back(Output::RemoveChild {
+                    self.shared.child_spis.remove(&c.spi_in);
+                    self.shared.out.push_back(Output::RemoveChild {
                         spi_in: c.spi_in,
                         spi_out: c.spi_out,
                     });
@@ -236,7 +256,7 @@ impl Endpoint {
         for sa in new_sas {
             let spi = sa.local_spi();
             self.by_id.insert(sa.id, spi);
-            self.local_spis.insert(spi);
+            self.shared.local_spis.insert(spi);
             self.sas.insert(spi, sa);
         }
     }
@@ -249,11 +269,11 @@ impl Endpoint {
             && let Some(sa) = self.sas.remove(&local_spi)
         {
             self.by_id.remove(&sa.id);
-            self.local_spis.remove(&local_spi);
+            self.shared.local_spis.remove(&local_spi);
             self.init_index.remove(&(sa.path.remote, sa.spi_i));
             self.init_index.retain(|_, v| *v != local_spi);
             for c in &sa.children {
-                self.child_spis.remove(&c.spi_in);
+                self.shared.child_spis.remove(&c.spi_in);
             }
         }
     }
@@ -332,7 +352,8 @@ impl Endpoint {
             )],
         };
         if let Ok(message) = reply.emit() {
-            self.out
+            self.shared
+                .out
                 .push_back(Output::Transmit(crate::events::Transmit { path, message }));
         }
     }
@@ -352,7 +373,7 @@ impl Endpoint {
             .values()
             .filter(|s| s.state == State::HalfOpen)
             .count();
-        let cookie_needed = half_open >= self.config.cookie_threshold;
+        let cookie_needed = half_open >= self.shared.config.cookie_threshold;
         let secret = self.cookie_secret.clone();
         let cookie = move |ni: &[u8], path: &Path, spi_i: u64| -> Vec<u8> {
             // RFC 7296 §2.6: Hash(Ni | IPi | SPIi | secret); R-COOKIE-1: no port in it.
@@ -365,50 +386,35 @@ impl Endpoint {
             data.extend(spi_i.to_be_bytes());
             prf(Prf::HmacSha256, &secret, &data).expose()[..16].to_vec()
         };
-        self.next_id += 1;
-        let id = IkeSaId(self.next_id);
-        let mut new_sas = Vec::new();
-        let sa = {
-            let mut cx = Cx {
-                now,
-                config: &self.config,
-                peers: &self.peers,
-                rng: self.rng.as_mut(),
-                out: &mut self.out,
-                child_spis: &mut self.child_spis,
-                new_sas: &mut new_sas,
-                ike_spis: &self.local_spis,
-                next_id: &mut self.next_id,
-                handoffs: &mut Vec::new(),
-                merges: &mut Vec::new(),
-                removals: &mut Vec::new(),
-                removals_out: &mut Vec::new(),
-            };
-            let r = Responder {
-                id,
-                cookie_needed,
-                cookie: &cookie,
-                half_open_until: now + self.config.half_open_timeout,
-            };
-            ike_init::respond(&mut cx, r, path, raw, msg)
+        let id = self.shared.new_id();
+        let half_open_until = now + self.shared.config.half_open_timeout;
+        let mut cx = self.shared.cx(now);
+        let r = Responder {
+            id,
+            cookie_needed,
+            cookie: &cookie,
+            half_open_until,
         };
+        let sa = ike_init::respond(&mut cx, r, path, raw, msg);
+        let mut fx = cx.fx;
         if let Some(sa) = sa {
             let spi = sa.local_spi();
             self.init_index.insert((path.remote, spi_i), spi);
-            new_sas.push(sa);
+            fx.new_sas.push(sa);
         }
-        self.adopt(new_sas);
+        self.adopt(fx.new_sas);
     }
 
     fn peer_index(&self, name: &str) -> Result<usize, ApiError> {
-        self.peers
+        self.shared
+            .peers
             .iter()
             .position(|p| p.name == name)
             .ok_or_else(|| ApiError::UnknownPeer(name.to_string()))
     }
 
     fn child_index(&self, peer: usize, child: &str) -> Result<usize, ApiError> {
-        self.peers[peer]
+        self.shared.peers[peer]
             .children
             .iter()
             .position(|c| c.name == child)
@@ -424,7 +430,7 @@ impl Endpoint {
         child: Option<&str>,
     ) -> Result<IkeSaId, ApiError> {
         let p = self.peer_index(peer)?;
-        let path = Path::udp(self.peers[p].local, self.peers[p].remote);
+        let path = Path::udp(self.shared.peers[p].local, self.shared.peers[p].remote);
         self.initiate_on(now, peer, child, path)
     }
 
@@ -438,29 +444,12 @@ impl Endpoint {
     ) -> Result<IkeSaId, ApiError> {
         let p = self.peer_index(peer)?;
         let c = child.map(|c| self.child_index(p, c)).transpose()?;
-        self.next_id += 1;
-        let id = IkeSaId(self.next_id);
-        let mut new_sas = Vec::new();
-        let sa = {
-            let mut cx = Cx {
-                now,
-                config: &self.config,
-                peers: &self.peers,
-                rng: self.rng.as_mut(),
-                out: &mut self.out,
-                child_spis: &mut self.child_spis,
-                new_sas: &mut new_sas,
-                ike_spis: &self.local_spis,
-                next_id: &mut self.next_id,
-                handoffs: &mut Vec::new(),
-                merges: &mut Vec::new(),
-                removals: &mut Vec::new(),
-                removals_out: &mut Vec::new(),
-            };
-            IkeSa::initiate(&mut cx, id, p, path, c)?
-        };
-        new_sas.push(sa);
-        self.adopt(new_sas);
+        let id = self.shared.new_id();
+        let mut cx = self.shared.cx(now);
+        let sa = IkeSa::initiate(&mut cx, id, p, path, c)?;
+        let mut fx = cx.fx;
+        fx.new_sas.push(sa);
+        self.adopt(fx.new_sas);
         Ok(id)
     }
 
@@ -572,7 +561,7 @@ impl Endpoint {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.shared.out.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -600,7 +589,7 @@ impl Endpoint {
                 id: sa.id,
                 peer: sa
                     .peer
-                    .and_then(|p| self.peers.get(p))
+                    .and_then(|p| self.shared.peers.get(p))
                     .map(|p| p.name.clone()),
                 established: sa.state == State::Established,
                 initiator: sa.initiator,

@@ -146,7 +146,7 @@ impl IkeSa {
             }
             (Some(prev), Some(_)) => {
                 info!(old = %self.id, new = %new.id, "IKE SA rekey collision: earlier successor redundant");
-                cx.merges.push(crate::ike_sa::Merge {
+                cx.fx.merges.push(crate::ike_sa::Merge {
                     from: prev,
                     to: new_spi,
                 });
@@ -166,7 +166,7 @@ impl IkeSa {
         self.superseded = true;
         self.rekey_at = None;
         self.dpd_at = None;
-        cx.new_sas.push(new);
+        cx.fx.new_sas.push(new);
     }
 
     pub(crate) fn process_rekey_ike_response(

@@ -35,26 +35,26 @@ pub(crate) struct Cx<'a> {
     pub out: &'a mut VecDeque<Output>,
     /// Inbound Child SA SPIs in use across the endpoint.
     pub child_spis: &'a mut HashSet<u32>,
-    /// IKE SAs created while handling this input (an IKE rekey), for the endpoint to adopt.
-    pub new_sas: &'a mut Vec<IkeSa>,
     /// Local IKE SPIs in use across the endpoint.
     pub ike_spis: &'a HashSet<u64>,
     pub next_id: &'a mut u64,
-    /// Child SAs and tasks a superseded IKE SA passes to its successor.
-    pub handoffs: &'a mut Vec<Handoff>,
-    /// IKE SAs found redundant after a rekey collision, to fold into the survivor.
-    pub merges: &'a mut Vec<Merge>,
-    /// Inbound SPIs of Child SAs the peer deleted that live on another IKE SA.
-    pub removals: &'a mut Vec<u32>,
-    /// Outbound SPIs of Child SAs the peer deleted that may live on another IKE SA.
-    pub removals_out: &'a mut Vec<u32>,
+    /// What the handler asks the endpoint to do once it returns.
+    pub fx: Effects,
 }
 
-/// RFC 7296 §2.8.2: the IKE SA `from` turned out redundant; everything it carries moves
-/// to `to`, and if we initiated it we delete it.
-pub(crate) struct Merge {
-    pub from: u64,
-    pub to: u64,
+/// Changes that reach beyond one IKE SA, applied by the endpoint after the handler.
+#[derive(Default)]
+pub(crate) struct Effects {
+    /// IKE SAs created while handling this input (an IKE rekey), for the endpoint to adopt.
+    pub new_sas: Vec<IkeSa>,
+    /// Child SAs and tasks a superseded IKE SA passes to its successor.
+    pub handoffs: Vec<Handoff>,
+    /// IKE SAs found redundant after a rekey collision, to fold into the survivor.
+    pub merges: Vec<Merge>,
+    /// Inbound SPIs of Child SAs the peer deleted that live on another IKE SA.
+    pub removals: Vec<u32>,
+    /// Outbound SPIs of Child SAs the peer deleted that may live on another IKE SA.
+    pub removals_out: Vec<u32>,
 }
 
 /// What an IKE SA replaced by a rekey passes on: Child SAs that completed on it after the
@@ -63,6 +63,13 @@ pub(crate) struct Handoff {
     pub to: u64,
     pub children: Vec<crate::child::ChildSa>,
     pub tasks: Vec<Task>,
+}
+
+/// RFC 7296 §2.8.2: the IKE SA `from` turned out redundant; everything it carries moves
+/// to `to`, and if we initiated it we delete it.
+pub(crate) struct Merge {
+    pub from: u64,
+    pub to: u64,
 }
 
 impl Cx<'_> {
@@ -102,7 +109,7 @@ impl Cx<'_> {
             let spi = self.random_u64();
             if spi != 0
                 && !self.ike_spis.contains(&spi)
-                && !self.new_sas.iter().any(|s| s.local_spi() == spi)
+                && !self.fx.new_sas.iter().any(|s| s.local_spi() == spi)
             {
                 return spi;
             }
@@ -413,7 +420,7 @@ impl IkeSa {
         );
         self.queue.retain(|t| matches!(t, Task::DeleteIke));
         if !children.is_empty() || !tasks.is_empty() {
-            cx.handoffs.push(Handoff {
+            cx.fx.handoffs.push(Handoff {
                 to,
                 children,
                 tasks,

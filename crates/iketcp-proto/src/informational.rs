@@ -54,7 +54,7 @@ impl IkeSa {
             } else {
                 // It moved to another IKE SA of this peer after a rekey collision; the
                 // peer has deleted it, so it goes wherever it is now.
-                cx.removals.push(spi);
+                cx.fx.removals.push(spi);
             }
         }
     }
@@ -79,7 +79,7 @@ impl IkeSa {
                             } else {
                                 // After a rekey collision the Child SA may live on the
                                 // sibling IKE SA of this peer.
-                                cx.removals_out.push(spi);
+                                cx.fx.removals_out.push(spi);
                             }
                         }
                     }
