@@ -53,12 +53,21 @@ pub struct Netem {
 pub type Rewrite = Box<dyn FnMut(&mut Flight)>;
 pub type Hold = Box<dyn FnMut(&Flight) -> bool>;
 
-/// A message in flight.
+/// A message in flight: a whole IKE message, or, on a stream, a piece of the byte
+/// stream as RFC 9329 framing produced it.
 #[derive(Debug, Clone)]
 pub struct Flight {
     pub to: usize,
     pub path: Path,
     pub bytes: Vec<u8>,
+    pub stream_bytes: bool,
+}
+
+/// One direction of a simulated stream: the sender's framer and the receiver's
+/// deframer, so every stream test also runs the real RFC 9329 codec.
+pub struct StreamCodec {
+    framer: iketcp_wire::encap::stream::Framer,
+    deframer: iketcp_wire::encap::stream::Deframer,
 }
 
 pub struct Side {
@@ -85,6 +94,8 @@ pub struct World {
     pub held: Vec<Flight>,
     /// A broken stream delivers nothing (until the test repairs it).
     pub stream_broken: bool,
+    /// Per (stream, receiving side).
+    pub codecs: HashMap<(u64, usize), StreamCodec>,
     pub trace: Vec<String>,
 }
 
@@ -188,6 +199,7 @@ impl World {
             hold: None,
             held: Vec::new(),
             stream_broken: false,
+            codecs: HashMap::new(),
             trace: Vec::new(),
         };
         w.trace.push(format!("seed {seed}"));
@@ -250,7 +262,12 @@ impl World {
             remote: sent_on.local,
             transport: sent_on.transport,
         };
-        let mut f = Flight { to, path, bytes };
+        let mut f = Flight {
+            to,
+            path,
+            bytes,
+            stream_bytes: false,
+        };
         if let Some(r) = self.rewrite.as_mut() {
             r(&mut f);
         }
@@ -264,11 +281,53 @@ impl World {
     }
 
     pub fn enqueue(&mut self, f: Flight) {
-        let stream = !matches!(f.path.transport, Transport::Udp);
-        let copies = if stream {
+        if let (Some(id), false) = (f.path.stream(), f.stream_bytes) {
             if self.stream_broken {
                 return;
             }
+            // Frame it as RFC 9329 says and cut the bytes anywhere: the receiver's
+            // deframer must put the message back together.
+            use iketcp_wire::encap::stream::{Deframer, Framer, Limits, Outgoing, Role};
+            // The receiver sees the path mirrored: its local port 4500 makes it the
+            // TCP Responder, and the sender the Originator.
+            let receiver_is_responder = f.path.local.port() == 4500;
+            let (tx, rx) = if receiver_is_responder {
+                (Role::Originator, Role::Responder)
+            } else {
+                (Role::Responder, Role::Originator)
+            };
+            let codec = self
+                .codecs
+                .entry((id.0, f.to))
+                .or_insert_with(|| StreamCodec {
+                    framer: Framer::new(tx, Limits::default()),
+                    deframer: Deframer::new(rx, Limits::default()),
+                });
+            let mut bytes = Vec::new();
+            codec
+                .framer
+                .encode(Outgoing::Ike(&f.bytes), &mut bytes)
+                .expect("an IKE message fits a stream frame");
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = 1 + self.rng.below(rest.len() as u64) as usize;
+                let (chunk, r) = rest.split_at(n);
+                rest = r;
+                self.seq += 1;
+                self.queue.insert(
+                    (self.now + self.netem.latency, self.seq),
+                    Flight {
+                        to: f.to,
+                        path: f.path,
+                        bytes: chunk.to_vec(),
+                        stream_bytes: true,
+                    },
+                );
+            }
+            return;
+        }
+        let stream = f.stream_bytes;
+        let copies = if stream {
             1
         } else if self.rng.chance(self.netem.loss) {
             self.trace.push(format!(
@@ -326,7 +385,18 @@ impl World {
         let now = self.at();
         if deliver == Some(t) {
             let (_, f) = self.queue.pop_first().unwrap();
-            self.sides[f.to].ep.handle_message(now, f.path, &f.bytes);
+            match f.path.stream() {
+                Some(id) if f.stream_bytes => {
+                    let codec = self.codecs.get_mut(&(id.0, f.to)).expect("stream codec");
+                    assert_eq!(codec.deframer.feed(&f.bytes), f.bytes.len());
+                    while let Some(frame) = codec.deframer.next_frame().expect("a valid stream") {
+                        if let iketcp_wire::encap::stream::Frame::Ike(m) = frame {
+                            self.sides[f.to].ep.handle_message(now, f.path, &m);
+                        }
+                    }
+                }
+                _ => self.sides[f.to].ep.handle_message(now, f.path, &f.bytes),
+            }
         } else {
             for s in 0..2 {
                 self.sides[s].ep.handle_timeout(now);
