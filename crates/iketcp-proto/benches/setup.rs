@@ -149,7 +149,12 @@ fn main() {
     let mut rng = SystemRng::new();
     let (mut setups, mut pk) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        setups.push(rate(|| drop(black_box(setup(&a, &b))), per));
+        setups.push(rate(
+            || {
+                black_box(setup(&a, &b));
+            },
+            per,
+        ));
         pk.push(rate(|| public_key_ops(&mut rng), per));
     }
     setups.sort_by(f64::total_cmp);

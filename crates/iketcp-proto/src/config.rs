@@ -2,11 +2,18 @@
 
 use core::net::SocketAddr;
 use core::time::Duration;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use iketcp_crypto::SecretBytes;
 use iketcp_wire::ike::{Id, NotifyType, TrafficSelector, Transform, TransformId, TransformType};
 
 use crate::proposal::ProposalSpec;
+
+// What an `AuthConfig::Pubkey` is made of, and the mapping between `Identity` and the ID
+// payload, so that a caller configures certificates without naming `iketcp-pki`.
+pub use crate::auth::{id_from_identity, identity_from_id};
+pub use iketcp_pki::{Certificate, Identity, PkiError, PrivateKey, RsaPadding, TrustStore};
 
 /// RFC 7296 §2.1 retransmission over UDP: `initial`, then each wait `factor` times the
 /// last, `tries` retransmissions; the exchange fails after the last wait.
@@ -57,6 +64,8 @@ pub struct EndpointConfig {
     pub max_fragments: u16,
     /// R-SEP-1: SEPARATE_TRANSPORTS has no IANA number yet.
     pub separate_transports_notify: NotifyType,
+    /// Calendar time for certificate validity; see [`WallClock`].
+    pub wall_clock: WallClock,
 }
 
 impl Default for EndpointConfig {
@@ -69,6 +78,7 @@ impl Default for EndpointConfig {
             fragment_size: 1280,
             max_fragments: 64,
             separate_transports_notify: NotifyType::SEPARATE_TRANSPORTS_DEFAULT,
+            wall_clock: WallClock::system(),
         }
     }
 }
@@ -80,16 +90,127 @@ impl EndpointConfig {
     }
 }
 
+/// Where the engine gets calendar time, which only certificate validation needs (RFC
+/// 5280 §6.1.3: every certificate of the path must be valid at the time of checking).
+///
+/// The engine reads no clock of its own: timers run on the monotonic `now` of each input,
+/// and this source is asked once per certificate chain a peer presents in IKE_AUTH. The
+/// default is the system clock; tests inject a fixed time ([`WallClock::fixed`]).
+#[derive(Clone)]
+pub struct WallClock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
+
+impl WallClock {
+    /// The operating system's clock, [`SystemTime::now`].
+    pub fn system() -> Self {
+        Self(Arc::new(SystemTime::now))
+    }
+
+    /// Always `at`.
+    pub fn fixed(at: SystemTime) -> Self {
+        Self(Arc::new(move || at))
+    }
+
+    /// Any source, e.g. a clock a simulation advances.
+    pub fn from_fn(f: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// The current calendar time by this source.
+    pub fn now(&self) -> SystemTime {
+        (self.0)()
+    }
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl core::fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("WallClock")
+    }
+}
+
+/// How we prove our identity in IKE_AUTH and how the peer must prove its own (RFC 7296
+/// §2.15). Both sides use the same method.
 #[derive(Clone)]
 pub enum AuthConfig {
     /// RFC 7296 §2.15 shared key message integrity code.
     Psk(SecretBytes),
+    /// RFC 7296 §2.15 signatures with X.509 certificates: RFC 7427 Digital Signature
+    /// (method 14) when the peer announced SIGNATURE_HASH_ALGORITHMS, else the RFC 4754
+    /// ECDSA methods (RSA and Ed25519 keys need RFC 7427).
+    Pubkey {
+        /// Our private key, shared between clones of the configuration; its `Debug`
+        /// names the algorithm only.
+        key: Arc<PrivateKey>,
+        /// Our certificate first, then intermediates, each sent in a CERT payload
+        /// (X509_SIGNATURE).
+        cert_chain: Vec<Certificate>,
+        /// The CAs that may certify the peer; named in our CERTREQ (RFC 7296 §3.7).
+        trust: TrustStore,
+        /// The RSA scheme we sign with in method 14; ignored for other keys. Any scheme
+        /// the peer signs with is accepted.
+        rsa_padding: RsaPadding,
+    },
+}
+
+impl AuthConfig {
+    /// A certificate configuration signing RSA with PKCS#1 v1.5. Refuses an empty chain
+    /// and a key that is not the one in the first certificate.
+    pub fn pubkey(
+        key: PrivateKey,
+        cert_chain: Vec<Certificate>,
+        trust: TrustStore,
+    ) -> Result<Self, PkiError> {
+        if !cert_chain
+            .first()
+            .is_some_and(|c| key.matches_certificate(c))
+        {
+            return Err(PkiError::KeyMismatch);
+        }
+        Ok(AuthConfig::Pubkey {
+            key: Arc::new(key),
+            cert_chain,
+            trust,
+            rsa_padding: RsaPadding::Pkcs1,
+        })
+    }
+
+    /// The same configuration signing RSA with `padding` (no change for a PSK).
+    #[must_use]
+    pub fn with_rsa_padding(mut self, padding: RsaPadding) -> Self {
+        if let AuthConfig::Pubkey { rsa_padding, .. } = &mut self {
+            *rsa_padding = padding;
+        }
+        self
+    }
+
+    /// Whether this is a signature configuration (and so announces
+    /// SIGNATURE_HASH_ALGORITHMS).
+    pub fn is_pubkey(&self) -> bool {
+        matches!(self, AuthConfig::Pubkey { .. })
+    }
 }
 
 impl core::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             AuthConfig::Psk(_) => f.write_str("Psk(<redacted>)"),
+            AuthConfig::Pubkey {
+                key,
+                cert_chain,
+                trust,
+                rsa_padding,
+            } => f
+                .debug_struct("Pubkey")
+                .field("key", &key.algorithm())
+                .field("cert_chain", cert_chain)
+                .field("trust", trust)
+                .field("rsa_padding", rsa_padding)
+                .finish(),
         }
     }
 }

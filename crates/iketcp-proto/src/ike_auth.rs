@@ -1,15 +1,15 @@
-//! RFC 7296 §1.2 and §2.15: the IKE_AUTH exchange, with pre-shared keys, and the first
-//! Child SA it creates.
+//! RFC 7296 §1.2 and §2.15: the IKE_AUTH exchange and the first Child SA it creates.
+//!
+//! This module moves the payloads: IDi, CERT, CERTREQ, IDr and AUTH from the initiator;
+//! IDr, CERT and AUTH back. What proves an identity, a pre-shared key or a certificate
+//! and a signature (RFC 7427), is in `auth`.
 
-use iketcp_crypto::{keymat, psk_auth, verify_psk_auth};
-use iketcp_wire::codec::Writer;
-use iketcp_wire::ike::{
-    Auth, AuthMethod, ExchangeType, Id, Notify, NotifyType, Payload, ProtocolId, Sa,
-};
+use iketcp_wire::ike::{ExchangeType, Notify, NotifyType, Payload, ProtocolId, Sa};
 use tracing::info;
 
+use crate::auth::{self, AuthError};
 use crate::child::{self, ChildRequest, Nonces};
-use crate::config::{AuthConfig, Mode};
+use crate::config::Mode;
 use crate::error::ProtocolError;
 use crate::events::{DownReason, Event};
 use crate::ike_sa::{Active, Cx, IkeSa, State, error_notify};
@@ -20,65 +20,30 @@ pub(crate) struct AuthRequest {
     pub child: Option<ChildRequest>,
 }
 
-fn id_body(id: &Id) -> Vec<u8> {
-    let mut w = Writer::new();
-    // Id::emit cannot fail; an empty body would only make AUTH fail.
-    let _ = id.emit(&mut w);
-    w.into_vec()
-}
-
 fn find<T>(payloads: &[Payload], f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
     payloads.iter().find_map(f)
 }
 
 impl IkeSa {
-    /// Our AUTH payload data: RFC 7296 §2.15, prf(prf(Shared Secret, "Key Pad for
-    /// IKEv2"), <SignedOctets>).
-    fn our_auth(&self, psk: &[u8], id: &Id) -> Option<Vec<u8>> {
-        let keys = self.keys.as_ref()?;
-        let (msg, nonce, sk_p) = if self.initiator {
-            (&self.init_request, &self.nr, &keys.ike.sk_pi)
-        } else {
-            (&self.init_response, &self.ni, &keys.ike.sk_pr)
-        };
-        let octets = keymat::signed_octets(keys.ike.prf, msg, nonce, sk_p, &id_body(id));
-        Some(psk_auth(keys.ike.prf, psk, &octets))
-    }
-
-    /// Checks the peer's AUTH payload against what its side of the exchange must sign.
-    fn check_peer_auth(&self, psk: &[u8], id: &Id, auth: &Auth) -> bool {
-        let Some(keys) = self.keys.as_ref() else {
-            return false;
-        };
-        if auth.method != AuthMethod::SHARED_KEY_MIC {
-            return false;
-        }
-        let (msg, nonce, sk_p) = if self.initiator {
-            (&self.init_response, &self.ni, &keys.ike.sk_pr)
-        } else {
-            (&self.init_request, &self.nr, &keys.ike.sk_pi)
-        };
-        let octets = keymat::signed_octets(keys.ike.prf, msg, nonce, sk_p, &id_body(id));
-        verify_psk_auth(keys.ike.prf, psk, &octets, &auth.data).is_ok()
-    }
-
     /// The initiator sends IKE_AUTH right after IKE_SA_INIT.
     pub(crate) fn start_auth(&mut self, cx: &mut Cx<'_>) {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
-        let AuthConfig::Psk(psk) = &cfg.auth;
-        let Some(auth) = self.our_auth(psk.expose(), &cfg.local_id) else {
-            return;
+        let proof = match self.prove(&cfg.auth, &cfg.local_id) {
+            Ok(p) => p,
+            Err(e) => {
+                info!(ike = %self.id, "cannot authenticate ourselves: {e}");
+                self.die(cx, DownReason::AuthFailed);
+                return;
+            }
         };
-        let mut payloads = vec![
-            Payload::IdI(cfg.local_id.clone()),
-            Payload::IdR(cfg.remote_id.clone()),
-            Payload::Auth(Auth {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: auth,
-            }),
-        ];
+        // RFC 7296 §1.2: IDi, [CERT,] [CERTREQ,] [IDr,] AUTH.
+        let mut payloads = vec![Payload::IdI(cfg.local_id.clone())];
+        payloads.extend(proof.certs);
+        payloads.extend(auth::certreq(&cfg.auth));
+        payloads.push(Payload::IdR(cfg.remote_id.clone()));
+        payloads.push(proof.auth);
         let mut child_req = None;
         if let Some(ci) = self.first_child
             && let Some(ccfg) = cfg.children.get(ci)
@@ -165,38 +130,34 @@ impl IkeSa {
             .peers
             .iter()
             .position(|p| p.remote_id == *idi && idr.is_none_or(|r| *r == p.local_id));
-        let verified = peer.and_then(|i| {
-            let cfg = cx.peers.get(i)?;
-            let AuthConfig::Psk(psk) = &cfg.auth;
-            self.check_peer_auth(psk.expose(), idi, auth).then_some(i)
-        });
-        let Some(peer) = verified else {
-            info!(ike = %self.id, "authentication of {:?} failed", String::from_utf8_lossy(&idi.data));
-            self.send_response(
-                cx,
-                ExchangeType::IKE_AUTH,
-                mid,
-                vec![error_notify(&ProtocolError::AuthenticationFailed)],
-            );
-            self.die(cx, DownReason::AuthFailed);
-            return;
+        let peers = cx.peers;
+        let proven = peer
+            .and_then(|i| peers.get(i).map(|cfg| (i, cfg)))
+            .ok_or(AuthError::NoConfig)
+            .and_then(|(i, cfg)| {
+                self.verify_peer(&cfg.auth, idi, auth, &payloads, &cx.config.wall_clock)?;
+                Ok((i, cfg, self.prove(&cfg.auth, &cfg.local_id)?))
+            });
+        let (peer, cfg, proof) = match proven {
+            Ok(p) => p,
+            Err(e) => {
+                info!(ike = %self.id, "authentication of {:?} failed: {e}", String::from_utf8_lossy(&idi.data));
+                self.send_response(
+                    cx,
+                    ExchangeType::IKE_AUTH,
+                    mid,
+                    vec![error_notify(&ProtocolError::AuthenticationFailed)],
+                );
+                self.die(cx, DownReason::AuthFailed);
+                return;
+            }
         };
         self.peer = Some(peer);
-        let Some(cfg) = cx.peers.get(peer) else {
-            return;
-        };
-        let AuthConfig::Psk(psk) = &cfg.auth;
-        let Some(our_auth) = self.our_auth(psk.expose(), &cfg.local_id) else {
-            return;
-        };
         self.peer_fragmentation &= cfg.fragmentation;
-        let mut resp = vec![
-            Payload::IdR(cfg.local_id.clone()),
-            Payload::Auth(Auth {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: our_auth,
-            }),
-        ];
+        // RFC 7296 §1.2: IDr, [CERT,] AUTH.
+        let mut resp = vec![Payload::IdR(cfg.local_id.clone())];
+        resp.extend(proof.certs);
+        resp.push(proof.auth);
         let mut made = None;
         if payloads.iter().any(|p| matches!(p, Payload::Sa(_))) {
             let nonces = Nonces {
@@ -231,7 +192,6 @@ impl IkeSa {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
-        let AuthConfig::Psk(psk) = &cfg.auth;
         if payloads.iter().any(|p| matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::AUTHENTICATION_FAILED)) {
             self.die(cx, DownReason::PeerError("AUTHENTICATION_FAILED".into()));
             return;
@@ -250,14 +210,17 @@ impl IkeSa {
                 None
             }
         });
-        let ok = match (idr, auth) {
-            (Some(idr), Some(auth)) => {
-                *idr == cfg.remote_id && self.check_peer_auth(psk.expose(), idr, auth)
+        let verified = match (idr, auth) {
+            (Some(idr), Some(auth)) if *idr == cfg.remote_id => {
+                self.verify_peer(&cfg.auth, idr, auth, &payloads, &cx.config.wall_clock)
             }
-            _ => false,
+            (Some(idr), Some(_)) => Err(AuthError::UnexpectedId(
+                String::from_utf8_lossy(&idr.data).into_owned(),
+            )),
+            _ => Err(AuthError::Missing("IDr or AUTH")),
         };
-        if !ok {
-            info!(ike = %self.id, "responder failed authentication");
+        if let Err(e) = verified {
+            info!(ike = %self.id, "responder failed authentication: {e}");
             self.die(cx, DownReason::AuthFailed);
             return;
         }

@@ -15,6 +15,7 @@ use iketcp_wire::ike::{
 };
 use tracing::{debug, info};
 
+use crate::auth;
 use crate::config::PeerConfig;
 use crate::error::{ApiError, ProtocolError};
 use crate::events::{DownReason, IkeSaId, Output, Transmit};
@@ -162,6 +163,10 @@ impl IkeSa {
                 NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
                 vec![],
             )));
+        }
+        // RFC 7427 §4: the hashes we accept in signature AUTH payloads.
+        if cfg.auth.is_pubkey() {
+            payloads.push(auth::hash_algorithms_notify());
         }
         let msg = Message {
             header: Header {
@@ -512,6 +517,13 @@ pub(crate) fn respond(
             NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
             vec![],
         )));
+    }
+    // RFC 7427 §4: which configuration IKE_AUTH selects is not known yet; announce if
+    // any configuration for this address signs.
+    if cx.peers.iter().any(|p| {
+        p.auth.is_pubkey() && (p.local.ip().is_unspecified() || p.local.ip() == path.local.ip())
+    }) {
+        resp.push(auth::hash_algorithms_notify());
     }
     let mut sa = IkeSa {
         id: r.id,

@@ -13,6 +13,7 @@
 //! window, retransmission and response cache; `protect` the SK payload and IKE
 //! fragmentation.
 
+mod auth;
 mod child;
 pub mod config;
 mod endpoint;

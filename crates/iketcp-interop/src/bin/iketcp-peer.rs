@@ -7,9 +7,16 @@
 //!     psk=... local-ts=10.201.1.0/24 remote-ts=10.201.2.0/24 inner=10.201.1.1 \
 //!     [initiate=1] [ping=10.201.2.1] [ike=aes128gcm16-prfsha256-ecp256] [esp=aes128gcm16-ecp256] \
 //!     [keys=DIR]
+//! iketcp-peer ... id=a.ecdsa.ss.test remote-id=b.ecdsa.ss.test cert=a-ecdsa.pem \
+//!     key=a-ecdsa.key ca=ca-ecdsa.pem [rsa-padding=pss] ...
 //! stdin:  rekey-child | rekey-ike | delete-child | terminate | create-child | status | liveness | quit
 //! stdout: EVENT <event> | SA <summary> | PING-REPLY <seq> | ECHO-ANSWERED <seq> | ERROR <text>
 //! ```
+//!
+//! `cert=` (PEM, our certificate then any intermediates), `key=` (PEM private key) and
+//! `ca=` (PEM, the CAs trusted for the peer) select certificate authentication (RFC 7427)
+//! instead of `psk=`; RSA keys sign with PKCS#1 v1.5 unless `rsa-padding=pss`. An ID
+//! without `@` that is not an IPv4 address is an FQDN.
 //!
 //! `keys=DIR` **writes secret keys in the clear**, for decrypting captures of a test run
 //! and nothing else: every IKE SA, once established or rekeyed, is appended to
@@ -28,7 +35,7 @@ use iketcp_esp::wireshark::esp_sa_row;
 use iketcp_esp::{
     AesKeySize, Algorithm, Decapsulated, Direction, Engine, Integrity, Mode as EspMode, SaParams,
 };
-use iketcp_proto::config::suites;
+use iketcp_proto::config::{Certificate, PrivateKey, RsaPadding, TrustStore, suites};
 use iketcp_proto::proposal::ProposalSpec;
 use iketcp_proto::{
     AuthConfig, ChildConfig, ChildSaKeys, Endpoint, EndpointConfig, Event, IkeSaId, Lifetime, Mode,
@@ -61,6 +68,25 @@ fn id(s: &str) -> Id {
         (IdType::FQDN, s.as_bytes().to_vec())
     };
     Id { id_type, data }
+}
+
+/// `cert=`, `key=` and `ca=` give certificate authentication, else `psk=`.
+fn auth_config(args: &Args) -> AuthConfig {
+    let Some(cert) = args.get("cert") else {
+        return AuthConfig::Psk(SecretBytes::from_slice(args.req("psk").as_bytes()));
+    };
+    let read = |path: &str| std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let chain = Certificate::all_from_pem(&read(cert)).expect("cert=");
+    let key = PrivateKey::from_pem(&read(&args.req("key"))).expect("key=");
+    let trust = TrustStore::from_pem([read(&args.req("ca")).as_slice()]).expect("ca=");
+    let padding = match args.get("rsa-padding") {
+        None | Some("pkcs1") => RsaPadding::Pkcs1,
+        Some("pss") => RsaPadding::Pss,
+        Some(other) => panic!("rsa-padding={other}: pkcs1 or pss"),
+    };
+    AuthConfig::pubkey(key, chain, trust)
+        .expect("key= must belong to cert=")
+        .with_rsa_padding(padding)
 }
 
 fn net(s: &str) -> iketcp_wire::ike::TrafficSelector {
@@ -424,7 +450,7 @@ async fn main() {
         local: SocketAddr::new(local, 500),
         local_id: id(&args.req("id")),
         remote_id: id(&args.req("remote-id")),
-        auth: AuthConfig::Psk(SecretBytes::from_slice(args.req("psk").as_bytes())),
+        auth: auth_config(&args),
         ike_proposals: ike_proposals(
             args.get("ike")
                 .unwrap_or("aes128gcm16-prfsha256-ecp256,aes256-sha256-modp2048"),

@@ -87,6 +87,7 @@ impl Fixture {
     }
 
     /// charon's log of `side`.
+    #[allow(dead_code)] // not every test file reads it
     pub fn log(&self, side: &str) -> String {
         std::fs::read_to_string(self.run.join("strongswan").join(side).join("charon.log"))
             .unwrap_or_default()
@@ -95,6 +96,13 @@ impl Fixture {
     pub fn up(&self, side: &str) {
         let (ok, text) = self.script("up.sh", &[side]);
         assert!(ok, "up.sh {side} failed:\n{text}");
+    }
+
+    /// The fixture's state folder (`$IKETCP_INTEROP_RUN/strongswan`): `pki/`, and each
+    /// side's `charon.log` under `a/` and `b/`.
+    #[allow(dead_code)] // not every test file reads it
+    pub fn state_dir(&self) -> PathBuf {
+        self.run.join("strongswan")
     }
 
     pub fn sw(&self, side: &str, args: &[&str]) -> String {
