@@ -267,6 +267,17 @@ impl Peer {
     }
 
     async fn drain(&mut self) {
+        // Byte, packet and sequence-number limits counted by the ESP engine drive rekeys.
+        while let Some(e) = self.esp.poll_event() {
+            let (spi, hard) = match e {
+                iketcp_esp::EspEvent::SoftLifetime { spi, .. } => (spi, false),
+                iketcp_esp::EspEvent::HardLifetime { spi, .. } => (spi, true),
+                _ => continue,
+            };
+            if let Err(err) = self.ep.child_lifetime(Instant::now(), spi, hard) {
+                println!("ERROR lifetime {err}");
+            }
+        }
         while let Some(o) = self.ep.poll_output() {
             match o {
                 Output::Transmit(t) => {
