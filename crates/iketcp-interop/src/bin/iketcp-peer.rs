@@ -5,7 +5,7 @@
 //! ```text
 //! iketcp-peer local=10.201.0.1 remote=10.201.0.2 id=a-psk@ss.test remote-id=b-psk@ss.test \
 //!     psk=... local-ts=10.201.1.0/24 remote-ts=10.201.2.0/24 inner=10.201.1.1 \
-//!     [initiate=1] [ping=10.201.2.1] [ike=aes128gcm16-prfsha256-ecp256] [esp=aes128gcm16-ecp256] \
+//!     [initiate=1] [ping=10.201.2.1] [dpd=SECS] [retransmit-ms=MS] [ike=aes128gcm16-prfsha256-ecp256] [esp=aes128gcm16-ecp256] \
 //!     [keys=DIR]
 //! iketcp-peer ... id=a.ecdsa.ss.test remote-id=b.ecdsa.ss.test cert=a-ecdsa.pem \
 //!     key=a-ecdsa.key ca=ca-ecdsa.pem [rsa-padding=pss] ...
@@ -488,6 +488,16 @@ async fn main() {
         fragment_size: args
             .get("fragment-size")
             .map_or(1280, |s| s.parse().expect("size")),
+        retransmit: match args.get("retransmit-ms") {
+            // A short schedule for tests of dead-peer detection: the first wait, then
+            // 1.5 times longer each, three retransmissions.
+            Some(ms) => iketcp_proto::Retransmit {
+                initial: Duration::from_millis(ms.parse().expect("milliseconds")),
+                factor: 1.5,
+                tries: 3,
+            },
+            None => iketcp_proto::Retransmit::default(),
+        },
         ..EndpointConfig::default()
     };
     let ep = Endpoint::new(config, vec![peer], Box::new(SystemRng::new()));

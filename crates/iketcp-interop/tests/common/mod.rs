@@ -1,6 +1,8 @@
 //! Helpers for the strongSwan interop tests: the fixture of `shared/interop/strongswan`
 //! (one run folder and its own namespace names) and our `iketcp-peer` process.
 
+#![allow(dead_code)] // each test file uses its own part of these helpers
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -87,7 +89,6 @@ impl Fixture {
     }
 
     /// charon's log of `side`.
-    #[allow(dead_code)] // not every test file reads it
     pub fn log(&self, side: &str) -> String {
         std::fs::read_to_string(self.run.join("strongswan").join(side).join("charon.log"))
             .unwrap_or_default()
@@ -100,7 +101,6 @@ impl Fixture {
 
     /// The fixture's state folder (`$IKETCP_INTEROP_RUN/strongswan`): `pki/`, and each
     /// side's `charon.log` under `a/` and `b/`.
-    #[allow(dead_code)] // not every test file reads it
     pub fn state_dir(&self) -> PathBuf {
         self.run.join("strongswan")
     }
