@@ -225,9 +225,8 @@ impl Endpoint {
             if let Some(loser) = self.sas.get_mut(&m.from) {
                 loser.superseded = true;
                 loser.successor = Some(m.to);
-                if loser.initiator {
-                    loser.queue.push_back(Task::DeleteIke);
-                }
+                // Deleted from both sides; see `IkeSa::successor`.
+                loser.queue.push_back(Task::DeleteIke);
                 self.run_dyn(now, m.from, &mut |sa, cx| {
                     sa.hand_off(cx, None);
                     sa.kick(cx);
@@ -236,6 +235,12 @@ impl Endpoint {
         }
         for h in handoffs {
             if let Some(sa) = self.sas.get_mut(&h.to) {
+                if sa.successor == Some(h.from) {
+                    // Its successor is gone: it carries its Child SAs again.
+                    sa.successor = None;
+                    sa.successor_nonce = None;
+                    sa.superseded = false;
+                }
                 sa.children.extend(h.children);
                 sa.queue.extend(h.tasks);
                 self.run_dyn(now, h.to, &mut |sa, cx| sa.kick(cx));

@@ -122,6 +122,7 @@ impl IkeSa {
             successor: None,
             successor_nonce: None,
             rekeyed_by_us: false,
+            predecessor: None,
         };
         sa.send_init_request(
             cx,
@@ -557,6 +558,7 @@ pub(crate) fn respond(
         successor: None,
         successor_nonce: None,
         rekeyed_by_us: false,
+        predecessor: None,
     };
     let reply = Message {
         header: sa.header(ExchangeType::IKE_SA_INIT, true, 0),

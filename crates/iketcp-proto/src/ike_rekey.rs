@@ -123,12 +123,14 @@ impl IkeSa {
             successor: None,
             successor_nonce: None,
             rekeyed_by_us: false,
+            predecessor: None,
         };
         // Work queued on the old SA continues on the new one; a queued IKE rekey is
         // what just happened.
         new.queue = std::mem::take(&mut self.queue);
         new.queue.retain(|t| *t != Task::RekeyIke);
         new.established(cx);
+        new.predecessor = Some(self.local_spi());
         let nonce = new.ni.clone().min(new.nr.clone());
         let new_spi = new.local_spi();
         match (self.successor, self.successor_nonce.take()) {
@@ -139,9 +141,10 @@ impl IkeSa {
                 info!(old = %self.id, redundant = %new.id, "IKE SA rekey collision: new SA redundant");
                 new.superseded = true;
                 new.successor = Some(prev);
-                if new.initiator {
-                    new.queue.push_back(Task::DeleteIke);
-                }
+                // Its initiator deletes it (RFC 7296 §2.8.2); we do too when we only
+                // answered: the initiator may never have seen our answer, and a
+                // delete from both sides is harmless.
+                new.queue.push_back(Task::DeleteIke);
                 self.successor_nonce = Some(prev_nonce);
             }
             (Some(prev), Some(_)) => {
@@ -249,8 +252,15 @@ impl IkeSa {
         };
         self.successor(cx, n);
         self.queue.clear();
-        self.rekeyed_by_us = true;
-        self.enqueue(cx, Task::DeleteIke);
+        if self.successor == Some(req.spi) {
+            // RFC 7296 §2.8.2: the initiator of the surviving rekey deletes the old SA.
+            self.rekeyed_by_us = true;
+            self.enqueue(cx, Task::DeleteIke);
+        } else {
+            // Ours was the redundant one in a collision: the peer deletes the old SA, and
+            // our new one goes (its deletion is queued on it).
+            info!(ike = %self.id, "IKE SA rekey collision lost; the peer deletes the old SA");
+        }
     }
 
     pub(crate) fn process_rekey_ike_request(

@@ -60,6 +60,7 @@ pub(crate) struct Effects {
 /// What an IKE SA replaced by a rekey passes on: Child SAs that completed on it after the
 /// rekey, and queued Child SA work (RFC 7296 §2.8: the new IKE SA inherits them).
 pub(crate) struct Handoff {
+    pub from: u64,
     pub to: u64,
     pub children: Vec<crate::child::ChildSa>,
     pub tasks: Vec<Task>,
@@ -221,6 +222,8 @@ pub(crate) struct IkeSa {
     pub successor_nonce: Option<Vec<u8>>,
     /// We completed a rekey of this IKE SA as its initiator.
     pub rekeyed_by_us: bool,
+    /// The local SPI of the IKE SA this one replaced in a rekey.
+    pub predecessor: Option<u64>,
 }
 
 impl IkeSa {
@@ -421,6 +424,7 @@ impl IkeSa {
         self.queue.retain(|t| matches!(t, Task::DeleteIke));
         if !children.is_empty() || !tasks.is_empty() {
             cx.fx.handoffs.push(Handoff {
+                from: self.local_spi(),
                 to,
                 children,
                 tasks,

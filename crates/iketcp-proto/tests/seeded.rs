@@ -159,3 +159,70 @@ fn seeded_simultaneous_child_rekeys_over_a_lossy_link() {
     }
     assert!(skipped <= 2, "{skipped} setups failed");
 }
+
+// RFC 7296 §2.8.2 under loss and reordering: both sides rekey the IKE SA at the same
+// instant.
+#[test]
+fn seeded_simultaneous_ike_rekeys_over_a_lossy_link() {
+    simultaneous_ike_rekeys(700..800, false);
+}
+
+// RFC 7296 §2.8.1–2.8.2 together: both sides rekey the Child SA and the IKE SA at once.
+#[test]
+#[ignore = "some seeds under loss still end with the sides disagreeing; see docs/status.md"]
+fn seeded_simultaneous_child_and_ike_rekeys_over_a_lossy_link() {
+    simultaneous_ike_rekeys(800..900, true);
+}
+
+/// `with_children`: both sides also rekey the Child SA at the same instant.
+fn simultaneous_ike_rekeys(seeds: std::ops::Range<u64>, with_children: bool) {
+    let mut skipped = 0;
+    for seed in seeds {
+        let (a, b) = pair_configs();
+        let mut w = World::new(seed, a, b);
+        w.netem.latency = Duration::from_millis(5 + seed % 100);
+        w.netem.loss = 0.1;
+        w.netem.dup = 0.05;
+        w.netem.jitter = Duration::from_millis(30);
+        let now = w.at();
+        w.ep(A).initiate(now, "b", Some("net")).unwrap();
+        if !w.run_until(secs(600), |w| {
+            w.children(A) == 1 && w.children(B) == 1 && w.ike_up(A) && w.ike_up(B)
+        }) {
+            skipped += 1;
+            continue;
+        }
+        w.run_for(secs(5));
+        let (ia, ib) = (w.sides[A].ep.ike_sas()[0].id, w.sides[B].ep.ike_sas()[0].id);
+        let now = w.at();
+        if with_children {
+            let ca = w.sides[A].ep.ike_sas()[0].children[0].spi_in;
+            let cb = w.sides[B].ep.ike_sas()[0].children[0].spi_in;
+            w.ep(A).rekey_child(now, ia, ca).unwrap();
+            w.ep(B).rekey_child(now, ib, cb).unwrap();
+        }
+        w.ep(A).rekey_ike(now, ia).unwrap();
+        w.ep(B).rekey_ike(now, ib).unwrap();
+        let settled = |w: &World| {
+            let (a, b) = (w.sides[A].ep.ike_sas(), w.sides[B].ep.ike_sas());
+            a.len() == 1
+                && b.len() == 1
+                && a[0].spi_i == b[0].spi_i
+                && a[0].spi_r == b[0].spi_r
+                && a[0].id != ia
+                && w.children(A) == 1
+                && w.children(B) == 1
+                && a[0].children.len() == 1
+                && b[0].children.len() == 1
+        };
+        assert!(
+            w.run_until(secs(1200), settled),
+            "seed {seed} did not settle\n{}",
+            w.dump()
+        );
+        w.run_for(secs(60));
+        assert!(settled(&w), "seed {seed} came apart\n{}", w.dump());
+        w.assert_children_agree();
+    }
+    assert!(skipped <= 2, "{skipped} setups failed");
+}
