@@ -14,6 +14,7 @@ use crate::config::Mode;
 use crate::error::ProtocolError;
 use crate::events::{ChildSaKeys, DownReason, Event, Output};
 use crate::ike_sa::{Active, Cx, IkeSa, Task, error_notify};
+use crate::payloads::Payloads;
 use crate::proposal::{self, Chosen};
 use crate::ts;
 
@@ -88,16 +89,6 @@ fn esp_sizes(c: &Chosen) -> Option<keymat::ChildKeySizes> {
     })
 }
 
-fn find<T>(payloads: &[Payload], f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
-    payloads.iter().find_map(f)
-}
-
-fn has_notify(payloads: &[Payload], ty: NotifyType) -> bool {
-    payloads
-        .iter()
-        .any(|p| matches!(p, Payload::Notify(n) if n.notify_type == ty))
-}
-
 /// Derives both directions' keys. `we_initiated` is whether we initiated the exchange
 /// that creates the Child SA (RFC 7296 §2.17: the first keys are the initiator's).
 fn derive(
@@ -129,31 +120,10 @@ pub(crate) fn respond(
     in_ike_auth: bool,
 ) -> Result<(Vec<Payload>, NewChild), ProtocolError> {
     let cfg = cx.peers.get(peer).ok_or(ProtocolError::TemporaryFailure)?;
-    let sa = find(payloads, |p| {
-        if let Payload::Sa(s) = p {
-            Some(s)
-        } else {
-            None
-        }
-    })
-    .ok_or(ProtocolError::InvalidSyntax)?;
-    let tsi = find(payloads, |p| {
-        if let Payload::TsI(t) = p {
-            Some(t)
-        } else {
-            None
-        }
-    })
-    .ok_or(ProtocolError::InvalidSyntax)?;
-    let tsr = find(payloads, |p| {
-        if let Payload::TsR(t) = p {
-            Some(t)
-        } else {
-            None
-        }
-    })
-    .ok_or(ProtocolError::InvalidSyntax)?;
-    let transport = has_notify(payloads, NotifyType::USE_TRANSPORT_MODE);
+    let sa = payloads.sa().ok_or(ProtocolError::InvalidSyntax)?;
+    let tsi = payloads.ts_i().ok_or(ProtocolError::InvalidSyntax)?;
+    let tsr = payloads.ts_r().ok_or(ProtocolError::InvalidSyntax)?;
+    let transport = payloads.has_notify(NotifyType::USE_TRANSPORT_MODE);
     let mut proposal_ok = false;
     let mut picked = None;
     for (i, ccfg) in cfg.children.iter().enumerate() {
@@ -194,13 +164,7 @@ pub(crate) fn respond(
     let mut g_ir = None;
     let mut ke_out = None;
     if let Some(group) = chosen.ke_group() {
-        let ke = find(payloads, |p| {
-            if let Payload::Ke(k) = p {
-                Some(k)
-            } else {
-                None
-            }
-        });
+        let ke = payloads.ke();
         match ke {
             Some(k) if k.group == group => {
                 let g = KeGroup::from_iana(group.0).ok_or(ProtocolError::NoProposalChosen)?;
@@ -299,27 +263,9 @@ pub(crate) fn accept(
         cx.child_spis.remove(&req.spi_in);
         return Err(fail(err.to_string()));
     }
-    let sa = find(payloads, |p| {
-        if let Payload::Sa(s) = p {
-            Some(s)
-        } else {
-            None
-        }
-    });
-    let tsi = find(payloads, |p| {
-        if let Payload::TsI(t) = p {
-            Some(t)
-        } else {
-            None
-        }
-    });
-    let tsr = find(payloads, |p| {
-        if let Payload::TsR(t) = p {
-            Some(t)
-        } else {
-            None
-        }
-    });
+    let sa = payloads.sa();
+    let tsi = payloads.ts_i();
+    let tsr = payloads.ts_r();
     let (Some(sa), Some(tsi), Some(tsr)) = (sa, tsi, tsr) else {
         cx.child_spis.remove(&req.spi_in);
         return Err(fail("response lacks SA or TS".into()));
@@ -340,28 +286,18 @@ pub(crate) fn accept(
         .map_err(|_| fail("bad SPI".into()))?;
     let mut g_ir = None;
     if !in_ike_auth {
-        let nr = find(payloads, |p| {
-            if let Payload::Nonce(n) = p {
-                Some(n)
-            } else {
-                None
-            }
-        })
-        .filter(|n| n.has_valid_len())
-        .ok_or_else(|| fail("no nonce".into()))?;
+        let nr = payloads
+            .nonce()
+            .filter(|n| n.has_valid_len())
+            .ok_or_else(|| fail("no nonce".into()))?;
         nonces.nr = nr.data.clone();
         match (chosen.ke_group(), req.ke) {
             (None, _) => {}
             (Some(g), Some(ke)) if TransformId(ke.group().iana()) == g => {
-                let kr = find(payloads, |p| {
-                    if let Payload::Ke(k) = p {
-                        Some(k)
-                    } else {
-                        None
-                    }
-                })
-                .filter(|k| k.group == g)
-                .ok_or_else(|| fail("no KE".into()))?;
+                let kr = payloads
+                    .ke()
+                    .filter(|k| k.group == g)
+                    .ok_or_else(|| fail("no KE".into()))?;
                 g_ir = Some(ke.complete(&kr.data).map_err(|_| fail("bad KE".into()))?);
             }
             _ => return Err(fail("key exchange group mismatch".into())),
@@ -755,14 +691,7 @@ impl IkeSa {
             },
             None => None,
         };
-        let Some(ni) = find(&payloads, |p| {
-            if let Payload::Nonce(n) = p {
-                Some(n)
-            } else {
-                None
-            }
-        })
-        .filter(|n| n.has_valid_len()) else {
+        let Some(ni) = payloads.nonce().filter(|n| n.has_valid_len()) else {
             let e = ProtocolError::InvalidSyntax;
             self.send_response(
                 cx,

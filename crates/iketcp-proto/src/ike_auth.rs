@@ -13,15 +13,12 @@ use crate::config::Mode;
 use crate::error::ProtocolError;
 use crate::events::{DownReason, Event};
 use crate::ike_sa::{Active, Cx, IkeSa, State, error_notify};
+use crate::payloads::Payloads;
 use crate::proposal;
 use crate::ts;
 
 pub(crate) struct AuthRequest {
     pub child: Option<ChildRequest>,
-}
-
-fn find<T>(payloads: &[Payload], f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
-    payloads.iter().find_map(f)
 }
 
 impl IkeSa {
@@ -91,27 +88,9 @@ impl IkeSa {
         mid: u32,
         payloads: Vec<Payload>,
     ) {
-        let idi = find(&payloads, |p| {
-            if let Payload::IdI(i) = p {
-                Some(i)
-            } else {
-                None
-            }
-        });
-        let idr = find(&payloads, |p| {
-            if let Payload::IdR(i) = p {
-                Some(i)
-            } else {
-                None
-            }
-        });
-        let auth = find(&payloads, |p| {
-            if let Payload::Auth(a) = p {
-                Some(a)
-            } else {
-                None
-            }
-        });
+        let idi = payloads.id_i();
+        let idr = payloads.id_r();
+        let auth = payloads.auth();
         let (Some(idi), Some(auth)) = (idi, auth) else {
             self.send_response(
                 cx,
@@ -196,20 +175,8 @@ impl IkeSa {
             self.die(cx, DownReason::PeerError("AUTHENTICATION_FAILED".into()));
             return;
         }
-        let idr = find(&payloads, |p| {
-            if let Payload::IdR(i) = p {
-                Some(i)
-            } else {
-                None
-            }
-        });
-        let auth = find(&payloads, |p| {
-            if let Payload::Auth(a) = p {
-                Some(a)
-            } else {
-                None
-            }
-        });
+        let idr = payloads.id_r();
+        let auth = payloads.auth();
         let verified = match (idr, auth) {
             (Some(idr), Some(auth)) if *idr == cfg.remote_id => {
                 self.verify_peer(&cfg.auth, idr, auth, &payloads, &cx.config.wall_clock)

@@ -22,6 +22,7 @@ use crate::events::{DownReason, IkeSaId, Output, Transmit};
 use crate::ike_sa::{Active, Cx, IkeSa, State};
 use crate::natd;
 use crate::path::Path;
+use crate::payloads::Payloads;
 use crate::proposal::{self, Chosen};
 use crate::protect::Keys;
 
@@ -253,29 +254,8 @@ impl IkeSa {
             self.init_error(cx, err.to_string());
             return;
         }
-        let (Some(sa), Some(ke), Some(nonce)) = (
-            payloads.iter().find_map(|p| {
-                if let Payload::Sa(s) = p {
-                    Some(s)
-                } else {
-                    None
-                }
-            }),
-            payloads.iter().find_map(|p| {
-                if let Payload::Ke(k) = p {
-                    Some(k)
-                } else {
-                    None
-                }
-            }),
-            payloads.iter().find_map(|p| {
-                if let Payload::Nonce(n) = p {
-                    Some(n)
-                } else {
-                    None
-                }
-            }),
-        ) else {
+        let (Some(sa), Some(ke), Some(nonce)) = (payloads.sa(), payloads.ke(), payloads.nonce())
+        else {
             debug!(ike = %self.id, "IKE_SA_INIT response lacks SA, KE or Nonce");
             return;
         };
@@ -405,29 +385,7 @@ pub(crate) fn respond(
 ) -> Option<IkeSa> {
     let header = msg.header;
     let payloads = msg.payloads;
-    let (Some(sa), Some(ke), Some(nonce)) = (
-        payloads.iter().find_map(|p| {
-            if let Payload::Sa(s) = p {
-                Some(s)
-            } else {
-                None
-            }
-        }),
-        payloads.iter().find_map(|p| {
-            if let Payload::Ke(k) = p {
-                Some(k)
-            } else {
-                None
-            }
-        }),
-        payloads.iter().find_map(|p| {
-            if let Payload::Nonce(n) = p {
-                Some(n)
-            } else {
-                None
-            }
-        }),
-    ) else {
+    let (Some(sa), Some(ke), Some(nonce)) = (payloads.sa(), payloads.ke(), payloads.nonce()) else {
         error_reply(cx, path, &header, ProtocolError::InvalidSyntax);
         return None;
     };

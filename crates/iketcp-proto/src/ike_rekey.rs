@@ -12,6 +12,7 @@ use crate::error::ProtocolError;
 use crate::events::Event;
 use crate::ike_init::ike_algorithms;
 use crate::ike_sa::{Active, Cx, IkeSa, State, Task, error_notify};
+use crate::payloads::Payloads;
 use crate::proposal::{self, Chosen};
 use crate::protect::Keys;
 
@@ -32,10 +33,6 @@ pub(crate) struct IkeRekeyRequest {
     pub spi: u64,
     pub nonce: Vec<u8>,
     pub ke: Box<dyn ActiveKe>,
-}
-
-fn find<T>(payloads: &[Payload], f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
-    payloads.iter().find_map(f)
 }
 
 impl IkeSa {
@@ -181,27 +178,9 @@ impl IkeSa {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
-        let sa = find(&payloads, |p| {
-            if let Payload::Sa(s) = p {
-                Some(s)
-            } else {
-                None
-            }
-        });
-        let nr = find(&payloads, |p| {
-            if let Payload::Nonce(n) = p {
-                Some(n)
-            } else {
-                None
-            }
-        });
-        let ke = find(&payloads, |p| {
-            if let Payload::Ke(k) = p {
-                Some(k)
-            } else {
-                None
-            }
-        });
+        let sa = payloads.sa();
+        let nr = payloads.nonce();
+        let ke = payloads.ke();
         let chosen = sa.and_then(|s| {
             proposal::check_answer(&s.proposals, &cfg.ike_proposals, ProtocolId::IKE, false)
         });
@@ -292,27 +271,9 @@ impl IkeSa {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
-        let sa = find(&payloads, |p| {
-            if let Payload::Sa(s) = p {
-                Some(s)
-            } else {
-                None
-            }
-        });
-        let ni = find(&payloads, |p| {
-            if let Payload::Nonce(n) = p {
-                Some(n)
-            } else {
-                None
-            }
-        });
-        let ke = find(&payloads, |p| {
-            if let Payload::Ke(k) = p {
-                Some(k)
-            } else {
-                None
-            }
-        });
+        let sa = payloads.sa();
+        let ni = payloads.nonce();
+        let ke = payloads.ke();
         let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) else {
             reply_err(self, cx, ProtocolError::InvalidSyntax);
             return;

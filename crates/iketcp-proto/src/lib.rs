@@ -26,6 +26,7 @@ mod ike_sa;
 mod informational;
 mod natd;
 pub mod path;
+mod payloads;
 pub mod proposal;
 mod protect;
 pub mod ts;
