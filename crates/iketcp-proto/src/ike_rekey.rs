@@ -89,38 +89,15 @@ impl IkeSa {
         } = n;
         let id = cx.new_sa_id();
         let mut new = IkeSa {
-            id,
             peer: self.peer,
-            initiator,
-            spi_i,
-            spi_r,
-            state: State::Established,
-            path: self.path,
             chosen: Some(chosen),
             keys: Some(keys),
             ni,
             nr,
-            init_request: Vec::new(),
-            init_response: Vec::new(),
             peer_fragmentation: self.peer_fragmentation,
-            next_mid: 0,
-            outstanding: None,
-            queue: Default::default(),
-            expected_mid: 0,
-            cached_response: None,
-            reassembly: None,
             children: std::mem::take(&mut self.children),
-            rekey_at: None,
-            expire_at: None,
-            dpd_at: None,
-            half_open_until: None,
-            first_child: None,
             announced: true,
-            superseded: false,
-            successor: None,
-            successor_nonce: None,
-            rekeyed_by_us: false,
-            predecessor: None,
+            ..IkeSa::new(id, initiator, spi_i, spi_r, State::Established, self.path)
         };
         // Work queued on the old SA continues on the new one; a queued IKE rekey is
         // what just happened.

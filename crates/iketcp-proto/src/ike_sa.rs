@@ -227,6 +227,51 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// A fresh IKE SA: no keys, no exchanges yet, message IDs from zero.
+    pub fn new(
+        id: IkeSaId,
+        initiator: bool,
+        spi_i: u64,
+        spi_r: u64,
+        state: State,
+        path: Path,
+    ) -> Self {
+        IkeSa {
+            id,
+            peer: None,
+            initiator,
+            spi_i,
+            spi_r,
+            state,
+            path,
+            chosen: None,
+            keys: None,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            peer_fragmentation: false,
+            next_mid: 0,
+            outstanding: None,
+            queue: VecDeque::new(),
+            expected_mid: 0,
+            cached_response: None,
+            reassembly: None,
+            children: Vec::new(),
+            rekey_at: None,
+            expire_at: None,
+            dpd_at: None,
+            half_open_until: None,
+            first_child: None,
+            announced: false,
+            superseded: false,
+            successor: None,
+            successor_nonce: None,
+            rekeyed_by_us: false,
+            predecessor: None,
+        }
+    }
+
     pub fn local_spi(&self) -> u64 {
         if self.initiator {
             self.spi_i
