@@ -280,6 +280,61 @@ pub struct PeerConfig {
 pub mod suites {
     use super::*;
 
+    /// The default IKE proposal: one proposal of AEADs, strong PRFs and elliptic-curve
+    /// groups, X25519 first, and a second with MODP-2048 and AES-CBC for older peers.
+    pub fn default_ike() -> Vec<ProposalSpec> {
+        vec![
+            ProposalSpec {
+                transforms: vec![
+                    Transform::with_key_length(
+                        TransformType::ENCR,
+                        TransformId::ENCR_AES_GCM_16,
+                        256,
+                    ),
+                    Transform::with_key_length(
+                        TransformType::ENCR,
+                        TransformId::ENCR_AES_GCM_16,
+                        128,
+                    ),
+                    t(TransformType::ENCR, TransformId::ENCR_CHACHA20_POLY1305),
+                    t(TransformType::PRF, TransformId::PRF_HMAC_SHA2_384),
+                    t(TransformType::PRF, TransformId::PRF_HMAC_SHA2_256),
+                    t(TransformType::PRF, TransformId::PRF_HMAC_SHA2_512),
+                    t(TransformType::KE, TransformId::KE_CURVE25519),
+                    t(TransformType::KE, TransformId::KE_ECP_256),
+                    t(TransformType::KE, TransformId::KE_ECP_384),
+                ],
+            },
+            ike_aes256_sha256_modp2048(),
+        ]
+    }
+
+    /// The default ESP proposal: AES-GCM or ChaCha20-Poly1305, PFS with the IKE defaults'
+    /// groups, no ESN; then AES-CBC with HMAC-SHA-256.
+    pub fn default_esp() -> Vec<ProposalSpec> {
+        vec![
+            ProposalSpec {
+                transforms: vec![
+                    Transform::with_key_length(
+                        TransformType::ENCR,
+                        TransformId::ENCR_AES_GCM_16,
+                        256,
+                    ),
+                    Transform::with_key_length(
+                        TransformType::ENCR,
+                        TransformId::ENCR_AES_GCM_16,
+                        128,
+                    ),
+                    t(TransformType::ENCR, TransformId::ENCR_CHACHA20_POLY1305),
+                    t(TransformType::KE, TransformId::KE_CURVE25519),
+                    t(TransformType::KE, TransformId::KE_ECP_256),
+                    t(TransformType::ESN, TransformId::ESN_NO),
+                ],
+            },
+            esp_aes128_sha256(Some(TransformId::KE_ECP_256)),
+        ]
+    }
+
     fn t(ty: TransformType, id: TransformId) -> Transform {
         Transform::new(ty, id)
     }

@@ -478,3 +478,44 @@ fn esn_negotiated_for_child_sas() {
         assert!(w.sides[B].installed.values().all(|k| k.esn == want));
     }
 }
+
+// The default proposals agree with each other, with X25519 and AES-256-GCM chosen, and
+// with strongSwan-style single-suite peers.
+#[test]
+fn default_proposals_negotiate() {
+    use iketcp_proto::config::suites;
+    let (mut a, mut b) = pair_configs();
+    a.ike_proposals = suites::default_ike();
+    b.ike_proposals = suites::default_ike();
+    a.children[0].esp_proposals = suites::default_esp();
+    b.children[0].esp_proposals = suites::default_esp();
+    let mut w = World::new(94, a.clone(), b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    assert!(
+        w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1),
+        "{}",
+        w.dump()
+    );
+    let k = w.sides[A].installed.values().next().unwrap();
+    assert_eq!(k.encr, iketcp_wire::ike::TransformId::ENCR_AES_GCM_16);
+    assert_eq!(k.encr_key_bits, Some(256));
+    // PFS with the default groups on a Child rekey.
+    let (ike, spi) = (ike_of(&w, A), child_spi(&w, A));
+    let now = w.at();
+    w.ep(A).rekey_child(now, ike, spi).unwrap();
+    assert!(w.run_until(secs(10), |w| w.children(A) == 1
+        && !w.sides[A].installed.contains_key(&spi)));
+    w.assert_children_agree();
+    // Against a peer configured like strongSwan's fixture (ECP-256, AES-128-GCM only).
+    let (_, b) = pair_configs();
+    let mut w = World::new(95, a, b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    assert!(
+        w.run_until(secs(30), |w| w.children(A) == 1 && w.children(B) == 1),
+        "{}",
+        w.dump()
+    );
+    w.assert_children_agree();
+}
