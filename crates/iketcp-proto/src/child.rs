@@ -33,15 +33,22 @@ pub(crate) struct ChildSa {
     pub mode: Mode,
     pub rekey_at: Option<Instant>,
     pub expire_at: Option<Instant>,
+    /// Where this SA stands in a rekey (RFC 7296 §1.3.3, §2.8.1).
+    pub rekey: RekeyState,
+}
+
+/// The rekey bookkeeping of one Child SA; all empty while no rekey touched it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RekeyState {
     /// Replaced by a rekey; kept until its DELETE completes.
-    pub rekeyed: bool,
+    pub replaced: bool,
     /// The Child SA that replaced this one in a rekey the peer started, which we
-    /// answered (RFC 7296 §1.3.3).
-    pub replaced_for_peer: Option<u32>,
+    /// answered.
+    pub for_peer: Option<u32>,
     /// The Child SA our own rekey of this one made, while it stands.
-    pub replaced_by_us: Option<u32>,
-    /// RFC 7296 §2.8.1: the peer's rekey of this SA crossed ours; the lower of that
-    /// exchange's two nonces decides which new SA is redundant.
+    pub by_us: Option<u32>,
+    /// The peer's rekey of this SA crossed ours: the lower of that exchange's two
+    /// nonces decides which new SA is redundant.
     pub collision_nonce: Option<Vec<u8>>,
 }
 
@@ -229,10 +236,7 @@ pub(crate) fn respond(
                 mode: ccfg.mode,
                 rekey_at: None,
                 expire_at: None,
-                rekeyed: false,
-                replaced_for_peer: None,
-                collision_nonce: None,
-                replaced_by_us: None,
+                rekey: RekeyState::default(),
             },
             keys_in,
             keys_out,
@@ -323,10 +327,7 @@ pub(crate) fn accept(
             mode: cfg.mode,
             rekey_at: None,
             expire_at: None,
-            rekeyed: false,
-            replaced_for_peer: None,
-            collision_nonce: None,
-            replaced_by_us: None,
+            rekey: RekeyState::default(),
         },
         keys_in,
         keys_out,
@@ -384,12 +385,12 @@ impl IkeSa {
         match replaces {
             Some(old) => {
                 if let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old) {
-                    o.rekeyed = true;
+                    o.rekey.replaced = true;
                     o.rekey_at = None;
                     if for_peer {
-                        o.replaced_for_peer = Some(sa.spi_in);
+                        o.rekey.for_peer = Some(sa.spi_in);
                     } else {
-                        o.replaced_by_us = Some(sa.spi_in);
+                        o.rekey.by_us = Some(sa.spi_in);
                     }
                 }
                 cx.event(Event::ChildRekeyed {
@@ -417,7 +418,7 @@ impl IkeSa {
                 spi_in: c.spi_in,
                 spi_out: c.spi_out,
             });
-            let reason = if c.rekeyed {
+            let reason = if c.rekey.replaced {
                 DownReason::Rekeyed
             } else {
                 reason
@@ -536,7 +537,7 @@ impl IkeSa {
         });
         let collided = rekey_of
             .and_then(|old| self.children.iter().find(|c| c.spi_in == old))
-            .and_then(|c| c.collision_nonce.clone());
+            .and_then(|c| c.rekey.collision_nonce.clone());
         // The peer deleted the SA we rekeyed: only the winner of a collision does that,
         // so the SA this exchange makes is the redundant one.
         let old_gone = !self.superseded
@@ -559,7 +560,7 @@ impl IkeSa {
                 if lost {
                     info!(ike = %self.id, "Child SA rekey collision lost: deleting {ours:08x}");
                     if let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old) {
-                        o.replaced_by_us = None;
+                        o.rekey.by_us = None;
                     }
                     self.enqueue(cx, Task::DeleteChild { spi_in: ours });
                 } else {
@@ -578,7 +579,7 @@ impl IkeSa {
                     } else if let Some(c) = self
                         .children
                         .iter_mut()
-                        .find(|c| c.spi_in == old && !c.rekeyed)
+                        .find(|c| c.spi_in == old && !c.rekey.replaced)
                     {
                         // Try again soon rather than let the SA expire.
                         c.rekey_at = Some(cx.now + core::time::Duration::from_secs(10));
@@ -632,21 +633,21 @@ impl IkeSa {
         });
         let old = match rekey_spi {
             Some(spi) => match self.children.iter().find(|c| c.spi_out == spi).cloned() {
-                Some(c) if !c.rekeyed => Some(c),
-                Some(c) if c.replaced_for_peer.is_some() => {
+                Some(c) if !c.rekey.replaced => Some(c),
+                Some(c) if c.rekey.for_peer.is_some() => {
                     // The peer asks again to rekey an SA we already rekeyed for it: it
                     // never saw our answer (lost, or its IKE SA was replaced meanwhile).
                     // The successor we made is known only to us: drop it.
-                    if let Some(orphan) = c.replaced_for_peer {
+                    if let Some(orphan) = c.rekey.for_peer {
                         info!(ike = %self.id, "peer repeats the rekey of {spi:08x}; dropping {orphan:08x}");
                         self.remove_child(cx, orphan, DownReason::Local);
                     }
                     if let Some(o) = self.children.iter_mut().find(|o| o.spi_out == spi) {
-                        o.replaced_for_peer = None;
-                        o.collision_nonce = None;
-                        o.rekeyed = o.replaced_by_us.is_some();
+                        o.rekey.for_peer = None;
+                        o.rekey.collision_nonce = None;
+                        o.rekey.replaced = o.rekey.by_us.is_some();
                     }
-                    if c.replaced_by_us.is_some() {
+                    if c.rekey.by_us.is_some() {
                         // Our own replacement stands and we delete the old SA: the
                         // peer's rekey is no longer needed (RFC 7296 §2.25).
                         let e = ProtocolError::TemporaryFailure;
@@ -659,10 +660,7 @@ impl IkeSa {
                         return;
                     }
                     Some(ChildSa {
-                        rekeyed: false,
-                        replaced_for_peer: None,
-                        collision_nonce: None,
-                        replaced_by_us: None,
+                        rekey: RekeyState::default(),
                         ..c
                     })
                 }
@@ -721,7 +719,7 @@ impl IkeSa {
                     && let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old.spi_in)
                 {
                     debug!(ike = %self.id, "Child SA rekey collision on {:08x}", old.spi_in);
-                    o.collision_nonce = Some(ni.min(nr));
+                    o.rekey.collision_nonce = Some(ni.min(nr));
                 }
                 self.install_child_as(cx, new, true);
             }

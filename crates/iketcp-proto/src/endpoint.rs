@@ -536,7 +536,7 @@ impl Endpoint {
                 sa.children
                     .iter()
                     .find(|c| c.spi_in == spi || c.spi_out == spi)
-                    .map(|c| (*k, c.spi_in, c.rekeyed))
+                    .map(|c| (*k, c.spi_in, c.rekey.replaced))
             })
             .ok_or(ApiError::UnknownChildSa(spi))?;
         let (ike, spi_in, rekeyed) = holder;
