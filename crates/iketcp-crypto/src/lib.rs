@@ -39,6 +39,6 @@ pub use keymat::{
 pub use prf::{prf, prf_parts, prf_plus};
 pub use provider::{AWS_LC_RS, AwsLcRs, CryptoProvider, KeProvider, SkProtect, SkProvider};
 pub use rng::{DeterministicRng, Rng, SystemRng};
-pub use secret::SecretBytes;
+pub use secret::{SecretBytes, constant_time_eq};
 pub use sk::SkCipher;
 pub use transform::{Encr, Integ, Prf};

@@ -72,6 +72,12 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// Whether `a` and `b` are equal, in time that depends only on their lengths: for MACs,
+/// cookies and anything else an attacker may probe byte by byte.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// Constant time in the contents; the lengths, which are public, may leak.
 impl PartialEq for SecretBytes {
     fn eq(&self, other: &Self) -> bool {

@@ -83,6 +83,10 @@ pub(crate) enum AuthError {
     IdMismatch(String),
     #[error("signature hash {0} was not announced")]
     HashNotAnnounced(HashAlgorithm),
+    #[error("RSA with SHA-1 (auth method 1) after both sides announced RFC 7427 hashes")]
+    Sha1AfterAnnouncement,
+    #[error("the IKE proposal agreed in IKE_SA_INIT is not allowed for this identity")]
+    ProposalNotAllowed,
     #[error("{0}")]
     Pki(#[from] PkiError),
 }
@@ -174,6 +178,21 @@ impl IkeSa {
         })
     }
 
+    /// Whether both IKE_SA_INIT messages carried SIGNATURE_HASH_ALGORITHMS.
+    fn both_announced_hashes(&self) -> bool {
+        let ours = if self.initiator {
+            &self.init_request
+        } else {
+            &self.init_response
+        };
+        let announced = Message::parse(ours).is_ok_and(|m| {
+            m.payloads.iter().any(|p| {
+                matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::SIGNATURE_HASH_ALGORITHMS)
+            })
+        });
+        announced && self.peer_hash_algorithms().is_some()
+    }
+
     /// Our CERT and AUTH payloads, `id` being our ID as sent.
     pub(crate) fn prove(&self, auth: &AuthConfig, id: &Id) -> Result<Proof, AuthError> {
         let octets = self.signed_octets(self.initiator, id)?;
@@ -243,6 +262,13 @@ impl IkeSa {
             AuthConfig::Pubkey { trust, .. } => {
                 if their_auth.method == AuthMethod::SHARED_KEY_MIC {
                     return Err(AuthError::Method(their_auth.method));
+                }
+                // RFC 7427 §1 and RFC 8247 §3.2: once both sides announced the hashes
+                // they take, a signature over SHA-1 is a downgrade, not a fallback.
+                if their_auth.method.0 == auth_method::RSA_DIGITAL_SIGNATURE
+                    && self.both_announced_hashes()
+                {
+                    return Err(AuthError::Sha1AfterAnnouncement);
                 }
                 let identity = identity_from_id(id).map_err(AuthError::Id)?;
                 let (ee, intermediates) = peer_chain(payloads)?;

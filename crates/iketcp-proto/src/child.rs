@@ -197,7 +197,6 @@ pub(crate) fn respond(
             data: nonces.nr.clone(),
         }));
     }
-    let spi_in = cx.new_child_spi();
     let (keys_in, keys_out) = derive(
         ike,
         &chosen,
@@ -210,6 +209,8 @@ pub(crate) fn respond(
         .children
         .get(ci)
         .ok_or(ProtocolError::TemporaryFailure)?;
+    // Reserved last: nothing after this fails, so no SPI stays reserved for nothing.
+    let spi_in = cx.new_child_spi();
     if transport {
         resp.push(Payload::Notify(Notify::new(
             NotifyType::USE_TRANSPORT_MODE,
@@ -245,8 +246,25 @@ pub(crate) fn respond(
     ))
 }
 
-/// The initiator's check of a Child SA answer (IKE_AUTH or CREATE_CHILD_SA).
+/// The initiator's check of a Child SA answer (IKE_AUTH or CREATE_CHILD_SA). On failure
+/// the inbound SPI reserved for the request is free again.
 pub(crate) fn accept(
+    ike: &mut IkeSa,
+    cx: &mut Cx<'_>,
+    req: ChildRequest,
+    payloads: &[Payload],
+    nonces: Nonces,
+    in_ike_auth: bool,
+) -> Result<NewChild, (String, String)> {
+    let spi_in = req.spi_in;
+    let r = check_answer(ike, cx, req, payloads, nonces, in_ike_auth);
+    if r.is_err() {
+        cx.child_spis.remove(&spi_in);
+    }
+    r
+}
+
+fn check_answer(
     ike: &mut IkeSa,
     cx: &mut Cx<'_>,
     req: ChildRequest,
@@ -264,14 +282,12 @@ pub(crate) fn accept(
         Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
         _ => None,
     }) {
-        cx.child_spis.remove(&req.spi_in);
         return Err(fail(err.to_string()));
     }
     let sa = payloads.sa();
     let tsi = payloads.ts_i();
     let tsr = payloads.ts_r();
     let (Some(sa), Some(tsi), Some(tsr)) = (sa, tsi, tsr) else {
-        cx.child_spis.remove(&req.spi_in);
         return Err(fail("response lacks SA or TS".into()));
     };
     let chosen = proposal::check_answer(
@@ -350,6 +366,7 @@ impl IkeSa {
             replaces,
         } = new;
         let Some(ccfg) = self.peer_config(cx).and_then(|p| p.children.get(sa.cfg)) else {
+            cx.child_spis.remove(&sa.spi_in);
             return;
         };
         let lt = ccfg.lifetime;
@@ -689,6 +706,18 @@ impl IkeSa {
             },
             None => None,
         };
+        let live = self.children.iter().filter(|c| !c.rekey.replaced).count();
+        if old.is_none() && live >= cx.config.max_children {
+            info!(ike = %self.id, "refused a Child SA beyond {live}");
+            let e = ProtocolError::NoAdditionalSas;
+            self.send_response(
+                cx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                vec![error_notify(&e)],
+            );
+            return;
+        }
         let Some(ni) = payloads.nonce().filter(|n| n.has_valid_len()) else {
             let e = ProtocolError::InvalidSyntax;
             self.send_response(

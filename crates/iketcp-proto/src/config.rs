@@ -58,6 +58,21 @@ pub struct EndpointConfig {
     /// RFC 7296 §2.6: above this many half-open SAs the responder asks for cookies.
     /// R-COOKIE-1: this is the only reason a cookie is asked for, on any transport.
     pub cookie_threshold: usize,
+    /// How long one cookie secret is used (RFC 7296 §2.6: change it frequently); a
+    /// cookie made with the previous secret stays valid for one more period.
+    pub cookie_secret_lifetime: Duration,
+    /// Most half-open IKE SAs in all. A cookie proves only that its sender receives at
+    /// its address; beyond this, IKE_SA_INIT requests are dropped, cookie or not.
+    pub half_open_limit: usize,
+    /// Most half-open IKE SAs from one IP address; its further IKE_SA_INIT requests are
+    /// dropped until some complete or time out.
+    pub half_open_per_source: usize,
+    /// The largest IKE_SA_INIT request answered: a half-open SA keeps it for the AUTH
+    /// payload. strongSwan sends at most 10000 bytes in any IKE message.
+    pub max_init_request: usize,
+    /// Most Child SAs one IKE SA carries; a request for another is answered with
+    /// NO_ADDITIONAL_SAS (RFC 7296 §1.3). Rekeys are always allowed.
+    pub max_children: usize,
     /// RFC 7383: the largest IKE datagram sent before fragmenting (over UDP only).
     pub fragment_size: usize,
     /// Most fragments accepted for one message (RFC 7383 §2.6 leaves the bound to us).
@@ -75,6 +90,11 @@ impl Default for EndpointConfig {
             stream_response_timeout: None,
             half_open_timeout: Duration::from_secs(30),
             cookie_threshold: 1000,
+            cookie_secret_lifetime: Duration::from_secs(60),
+            half_open_limit: 10_000,
+            half_open_per_source: 32,
+            max_init_request: 10_000,
+            max_children: 128,
             fragment_size: 1280,
             max_fragments: 64,
             separate_transports_notify: NotifyType::SEPARATE_TRANSPORTS_DEFAULT,

@@ -5,13 +5,14 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
-use iketcp_crypto::{IkeKeys, Prf, Rng, prf};
+use iketcp_crypto::{IkeKeys, Rng};
 use iketcp_wire::ike::{ExchangeType, Flags, HeaderView, Message};
 use tracing::debug;
 
 use crate::config::{EndpointConfig, PeerConfig};
+use crate::cookie::Cookies;
 use crate::error::ApiError;
 use crate::events::{IkeSaId, Output};
 use crate::ike_init::{self, Responder};
@@ -73,7 +74,27 @@ pub struct Endpoint {
     /// Responder: (peer address, SPIi) of IKE_SA_INIT requests answered, to spot
     /// retransmissions.
     init_index: HashMap<(SocketAddr, u64), u64>,
-    cookie_secret: Vec<u8>,
+    cookies: Cookies,
+    /// Half-open IKE SAs (local SPI → the address IKE_SA_INIT came from), counted so
+    /// that admitting one more costs the same at 10 or at 100,000.
+    half_open: HashMap<u64, IpAddr>,
+    half_open_by_source: HashMap<IpAddr, usize>,
+    stats: EndpointStats,
+}
+
+/// Counters of what the endpoint refused, for operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Half-open IKE SAs now.
+    pub half_open: usize,
+    /// Inbound Child SA SPIs now reserved (installed or being negotiated).
+    pub child_spis: usize,
+    /// IKE_SA_INIT requests dropped: `half_open_limit` reached.
+    pub init_dropped_limit: u64,
+    /// IKE_SA_INIT requests dropped: `half_open_per_source` reached for their address.
+    pub init_dropped_source: u64,
+    /// IKE_SA_INIT requests dropped: longer than `max_init_request`.
+    pub init_dropped_size: u64,
 }
 
 /// What every IKE SA's handlers see, apart from the SAs themselves.
@@ -119,8 +140,7 @@ impl core::fmt::Debug for Endpoint {
 
 impl Endpoint {
     pub fn new(config: EndpointConfig, peers: Vec<PeerConfig>, mut rng: Box<dyn Rng>) -> Self {
-        let mut cookie_secret = vec![0u8; 32];
-        let _ = rng.fill(&mut cookie_secret);
+        let cookies = Cookies::new(rng.as_mut(), config.cookie_secret_lifetime);
         Self {
             shared: Shared {
                 config,
@@ -134,7 +154,10 @@ impl Endpoint {
             sas: HashMap::new(),
             by_id: HashMap::new(),
             init_index: HashMap::new(),
-            cookie_secret,
+            cookies,
+            half_open: HashMap::new(),
+            half_open_by_source: HashMap::new(),
+            stats: EndpointStats::default(),
         }
     }
 
@@ -172,15 +195,20 @@ impl Endpoint {
         let Some(sa) = self.sas.get_mut(&local_spi) else {
             return;
         };
-        let peer = sa.peer;
+        let family = sa.family;
+        let was_half_open = sa.state == State::HalfOpen;
         let mut cx = self.shared.cx(now);
         f(sa, &mut cx);
+        let left_half_open = was_half_open && sa.state != State::HalfOpen;
         let fx = cx.fx;
-        self.apply(now, local_spi, peer, fx);
+        if left_half_open {
+            self.half_open_done(local_spi);
+        }
+        self.apply(now, local_spi, family, fx);
     }
 
     /// Carries out what a handler of the IKE SA `local_spi` asked for beyond itself.
-    fn apply(&mut self, now: Instant, local_spi: u64, peer: Option<usize>, fx: Effects) {
+    fn apply(&mut self, now: Instant, local_spi: u64, family: IkeSaId, fx: Effects) {
         let Effects {
             new_sas,
             handoffs,
@@ -200,9 +228,10 @@ impl Endpoint {
             self.run_dyn(now, spi, &mut |sa, cx| sa.kick(cx));
         }
         for spi_out in removals_out {
-            // Only among IKE SAs with the same peer: an SPI means nothing elsewhere.
+            // Only within the family: the peer's SPIs name nothing of another IKE SA,
+            // even one authenticated with the same identity.
             let found = self.sas.values().find_map(|sa| {
-                (peer.is_some() && sa.peer == peer)
+                (sa.family == family)
                     .then(|| sa.children.iter().find(|c| c.spi_out == spi_out))
                     .flatten()
                     .map(|c| c.spi_in)
@@ -213,7 +242,9 @@ impl Endpoint {
             let holder = self
                 .sas
                 .iter()
-                .find(|(_, sa)| sa.children.iter().any(|c| c.spi_in == spi_in))
+                .find(|(_, sa)| {
+                    sa.family == family && sa.children.iter().any(|c| c.spi_in == spi_in)
+                })
                 .map(|(k, _)| *k);
             if let Some(holder) = holder {
                 self.run_dyn(now, holder, &mut |sa, cx| {
@@ -275,8 +306,10 @@ impl Endpoint {
         {
             self.by_id.remove(&sa.id);
             self.shared.local_spis.remove(&local_spi);
-            self.init_index.remove(&(sa.path.remote, sa.spi_i));
-            self.init_index.retain(|_, v| *v != local_spi);
+            if let Some(from) = sa.init_from {
+                self.init_index.remove(&(from, sa.spi_i));
+            }
+            self.half_open_done(local_spi);
             for c in &sa.children {
                 self.shared.child_spis.remove(&c.spi_in);
             }
@@ -373,31 +406,38 @@ impl Endpoint {
             self.run(now, local, |sa, cx| sa.handle(cx, path, raw, msg));
             return;
         }
-        let half_open = self
-            .sas
-            .values()
-            .filter(|s| s.state == State::HalfOpen)
-            .count();
-        let cookie_needed = half_open >= self.shared.config.cookie_threshold;
-        let secret = self.cookie_secret.clone();
-        let cookie = move |ni: &[u8], path: &Path, spi_i: u64| -> Vec<u8> {
-            // RFC 7296 §2.6: Hash(Ni | IPi | SPIi | secret); R-COOKIE-1: no port in it.
-            let ip = match path.remote.ip() {
-                core::net::IpAddr::V4(a) => a.octets().to_vec(),
-                core::net::IpAddr::V6(a) => a.octets().to_vec(),
-            };
-            let mut data = ni.to_vec();
-            data.extend(ip);
-            data.extend(spi_i.to_be_bytes());
-            prf(Prf::HmacSha256, &secret, &data).expose()[..16].to_vec()
-        };
+        if raw.len() > self.shared.config.max_init_request {
+            self.stats.init_dropped_size += 1;
+            debug!(
+                "dropped IKE_SA_INIT of {} bytes from {}",
+                raw.len(),
+                path.remote
+            );
+            return;
+        }
+        let source = path.remote.ip();
+        let cfg = &self.shared.config;
+        if self.half_open.len() >= cfg.half_open_limit {
+            self.stats.init_dropped_limit += 1;
+            debug!("dropped IKE_SA_INIT from {}: half-open limit", path.remote);
+            return;
+        }
+        if self.half_open_by_source.get(&source).copied().unwrap_or(0) >= cfg.half_open_per_source {
+            self.stats.init_dropped_source += 1;
+            debug!(
+                "dropped IKE_SA_INIT from {}: half-open limit for it",
+                path.remote
+            );
+            return;
+        }
+        let cookie_needed = self.half_open.len() >= cfg.cookie_threshold;
+        self.cookies.tick(now, self.shared.rng.as_mut());
         let id = self.shared.new_id();
         let half_open_until = now + self.shared.config.half_open_timeout;
         let mut cx = self.shared.cx(now);
         let r = Responder {
             id,
-            cookie_needed,
-            cookie: &cookie,
+            cookies: cookie_needed.then_some(&self.cookies),
             half_open_until,
         };
         let sa = ike_init::respond(&mut cx, r, path, raw, msg);
@@ -405,9 +445,32 @@ impl Endpoint {
         if let Some(sa) = sa {
             let spi = sa.local_spi();
             self.init_index.insert((path.remote, spi_i), spi);
+            self.half_open.insert(spi, source);
+            *self.half_open_by_source.entry(source).or_default() += 1;
             fx.new_sas.push(sa);
         }
         self.adopt(fx.new_sas);
+    }
+
+    /// The IKE SA `local_spi` is half-open no more (established, or gone).
+    fn half_open_done(&mut self, local_spi: u64) {
+        if let Some(source) = self.half_open.remove(&local_spi)
+            && let Some(n) = self.half_open_by_source.get_mut(&source)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.half_open_by_source.remove(&source);
+            }
+        }
+    }
+
+    /// What the endpoint counted.
+    pub fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            half_open: self.half_open.len(),
+            child_spis: self.shared.child_spis.len(),
+            ..self.stats.clone()
+        }
     }
 
     fn peer_index(&self, name: &str) -> Result<usize, ApiError> {

@@ -27,6 +27,8 @@ pub enum Drop {
     UnexpectedResponse,
     #[error("exchange not acceptable now")]
     UnexpectedExchange,
+    #[error("the peer has not authenticated yet")]
+    NotAuthenticated,
     #[error("internal: {0}")]
     Internal(&'static str),
 }
@@ -51,6 +53,8 @@ pub enum ProtocolError {
     TemporaryFailure,
     #[error("invalid KE payload, group {0} wanted")]
     InvalidKe(u16),
+    #[error("no additional SAs accepted on this IKE SA")]
+    NoAdditionalSas,
 }
 
 impl ProtocolError {
@@ -67,6 +71,7 @@ impl ProtocolError {
             ProtocolError::ChildSaNotFound => NotifyType::CHILD_SA_NOT_FOUND,
             ProtocolError::TemporaryFailure => NotifyType::TEMPORARY_FAILURE,
             ProtocolError::InvalidKe(_) => NotifyType::INVALID_KE_PAYLOAD,
+            ProtocolError::NoAdditionalSas => NotifyType::NO_ADDITIONAL_SAS,
         }
     }
 

@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::auth::{self, AuthError};
 use crate::child::{self, ChildRequest, Nonces};
-use crate::config::Mode;
+use crate::config::{Mode, PeerConfig};
 use crate::error::ProtocolError;
 use crate::events::{DownReason, Event};
 use crate::ike_sa::{Active, Cx, IkeSa, State, error_notify};
@@ -104,16 +104,29 @@ impl IkeSa {
             );
             return;
         };
-        // The peer configuration is the one whose identities match (RFC 7296 §2.15).
-        let peer = cx
-            .peers
-            .iter()
-            .position(|p| p.remote_id == *idi && idr.is_none_or(|r| *r == p.local_id));
+        // The peer configuration is the one whose identities match (RFC 7296 §2.15),
+        // for the address the peer reached, and that allows the IKE proposal agreed in
+        // IKE_SA_INIT, which was picked from every configuration's proposals at once.
+        let local_ip = self.path.local.ip();
         let peers = cx.peers;
-        let proven = peer
-            .and_then(|i| peers.get(i).map(|cfg| (i, cfg)))
-            .ok_or(AuthError::NoConfig)
-            .and_then(|(i, cfg)| {
+        let by_id = |p: &PeerConfig| {
+            p.remote_id == *idi
+                && idr.is_none_or(|r| *r == p.local_id)
+                && (p.local.ip().is_unspecified() || p.local.ip() == local_ip)
+        };
+        let chosen = self.chosen.as_ref();
+        let proven = peers
+            .iter()
+            .position(|p| {
+                by_id(p) && chosen.is_some_and(|c| proposal::permits(&p.ike_proposals, c))
+            })
+            .ok_or(if peers.iter().any(by_id) {
+                AuthError::ProposalNotAllowed
+            } else {
+                AuthError::NoConfig
+            })
+            .and_then(|i| {
+                let cfg = &peers[i];
                 self.verify_peer(&cfg.auth, idi, auth, &payloads, &cx.config.wall_clock)?;
                 Ok((i, cfg, self.prove(&cfg.auth, &cfg.local_id)?))
             });
@@ -171,7 +184,15 @@ impl IkeSa {
         let Some(cfg) = self.peer_config(cx) else {
             return;
         };
+        // The SPI reserved for the first Child SA, free again if the IKE SA fails.
+        let reserved = req.child.as_ref().map(|c| c.spi_in);
+        let release = |cx: &mut Cx<'_>| {
+            if let Some(spi) = reserved {
+                cx.child_spis.remove(&spi);
+            }
+        };
         if payloads.iter().any(|p| matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::AUTHENTICATION_FAILED)) {
+            release(cx);
             self.die(cx, DownReason::PeerError("AUTHENTICATION_FAILED".into()));
             return;
         }
@@ -188,6 +209,7 @@ impl IkeSa {
         };
         if let Err(e) = verified {
             info!(ike = %self.id, "responder failed authentication: {e}");
+            release(cx);
             self.die(cx, DownReason::AuthFailed);
             return;
         }

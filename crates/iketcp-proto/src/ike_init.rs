@@ -17,6 +17,7 @@ use tracing::{debug, info};
 
 use crate::auth;
 use crate::config::PeerConfig;
+use crate::cookie::Cookies;
 use crate::error::{ApiError, ProtocolError};
 use crate::events::{DownReason, IkeSaId, Output, Transmit};
 use crate::ike_sa::{Active, Cx, IkeSa, State};
@@ -166,9 +167,6 @@ impl IkeSa {
         raw: &[u8],
         msg: Message,
     ) {
-        if self.state != State::InitSent {
-            return;
-        }
         let payloads = msg.payloads;
         // RFC 7296 §2.6: asked for a cookie: send the same request again with it.
         if let Some(cookie) = notify_data(&payloads, NotifyType::COOKIE) {
@@ -335,14 +333,11 @@ fn error_reply(cx: &mut Cx<'_>, path: Path, req: &Header, e: ProtocolError) {
     stateless_reply(cx, path, req, Notify::new(e.notify(), e.data()));
 }
 
-/// Computes the cookie for (Ni, the initiator's path, SPIi).
-pub(crate) type CookieFn<'a> = &'a dyn Fn(&[u8], &Path, u64) -> Vec<u8>;
-
 /// What a responder needs beyond the message to answer IKE_SA_INIT.
 pub(crate) struct Responder<'a> {
     pub id: IkeSaId,
-    pub cookie_needed: bool,
-    pub cookie: CookieFn<'a>,
+    /// Under load: the cookies an initiator must present (RFC 7296 §2.6).
+    pub cookies: Option<&'a Cookies>,
     pub half_open_until: Instant,
 }
 
@@ -365,13 +360,16 @@ pub(crate) fn respond(
         error_reply(cx, path, &header, ProtocolError::InvalidSyntax);
         return None;
     }
-    if r.cookie_needed {
+    if let Some(cookies) = r.cookies {
         // R-COOKIE-1: only under load; the cookie binds Ni, the address and SPIi, never
         // the port, so a new connection from another port can present it.
-        let want = (r.cookie)(&nonce.data, &path, header.spi_i);
-        let first_is_cookie = matches!(payloads.first(),
-            Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE && n.data == want);
-        if !first_is_cookie {
+        let ip = path.remote.ip();
+        let presented = match payloads.first() {
+            Some(Payload::Notify(n)) if n.notify_type == NotifyType::COOKIE => Some(&n.data),
+            _ => None,
+        };
+        if !presented.is_some_and(|c| cookies.verify(c, &nonce.data, ip, header.spi_i)) {
+            let want = cookies.issue(&nonce.data, ip, header.spi_i);
             stateless_reply(cx, path, &header, Notify::new(NotifyType::COOKIE, want));
             if let Some(s) = path.stream() {
                 cx.out.push_back(Output::CloseStream(s));
@@ -465,6 +463,7 @@ pub(crate) fn respond(
         peer_fragmentation: fragmentation_ok && peer_fragmentation,
         expected_mid: 1,
         half_open_until: Some(r.half_open_until),
+        init_from: Some(path.remote),
         ..IkeSa::new(r.id, false, header.spi_i, spi_r, State::HalfOpen, path)
     };
     let reply = Message {

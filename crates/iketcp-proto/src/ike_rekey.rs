@@ -89,6 +89,7 @@ impl IkeSa {
         } = n;
         let id = cx.new_sa_id();
         let mut new = IkeSa {
+            family: self.family,
             peer: self.peer,
             chosen: Some(chosen),
             keys: Some(keys),
@@ -156,7 +157,8 @@ impl IkeSa {
             return;
         };
         let sa = payloads.sa();
-        let nr = payloads.nonce();
+        // RFC 7296 §2.10: a nonce of at least 16 bytes.
+        let nr = payloads.nonce().filter(|n| n.has_valid_len());
         let ke = payloads.ke();
         let chosen = sa.and_then(|s| {
             proposal::check_answer(&s.proposals, &cfg.ike_proposals, ProtocolId::IKE, false)
@@ -249,7 +251,8 @@ impl IkeSa {
             return;
         };
         let sa = payloads.sa();
-        let ni = payloads.nonce();
+        // RFC 7296 §2.10: a nonce of at least 16 bytes.
+        let ni = payloads.nonce().filter(|n| n.has_valid_len());
         let ke = payloads.ke();
         let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) else {
             reply_err(self, cx, ProtocolError::InvalidSyntax);

@@ -25,6 +25,7 @@ use crate::ike_rekey::IkeRekeyRequest;
 use crate::path::Path;
 use crate::proposal::Chosen;
 use crate::protect::{self, Keys, Opened, Reassembly};
+use crate::transitions::{self, Handler, Pending, Received, Role, Verdict};
 
 /// What an exchange handler needs from the endpoint.
 pub(crate) struct Cx<'a> {
@@ -51,9 +52,11 @@ pub(crate) struct Effects {
     pub handoffs: Vec<Handoff>,
     /// IKE SAs found redundant after a rekey collision, to fold into the survivor.
     pub merges: Vec<Merge>,
-    /// Inbound SPIs of Child SAs the peer deleted that live on another IKE SA.
+    /// Inbound SPIs of Child SAs the peer deleted that live on another IKE SA of this
+    /// one's family.
     pub removals: Vec<u32>,
-    /// Outbound SPIs of Child SAs the peer deleted that may live on another IKE SA.
+    /// Outbound SPIs of Child SAs the peer deleted that may live on another IKE SA of
+    /// this one's family (after a rekey collision).
     pub removals_out: Vec<u32>,
 }
 
@@ -168,6 +171,20 @@ pub(crate) enum Active {
     Liveness,
 }
 
+impl Active {
+    pub fn pending(&self) -> Pending {
+        match self {
+            Active::Init(_) => Pending::Init,
+            Active::Auth(_) => Pending::Auth,
+            Active::Child(_) => Pending::Child,
+            Active::RekeyIke(_) => Pending::RekeyIke,
+            Active::DeleteChild { .. } => Pending::DeleteChild,
+            Active::DeleteIke => Pending::DeleteIke,
+            Active::Liveness => Pending::Liveness,
+        }
+    }
+}
+
 pub(crate) struct Outstanding {
     pub message_id: u32,
     pub active: Active,
@@ -183,6 +200,10 @@ pub(crate) struct Outstanding {
 
 pub(crate) struct IkeSa {
     pub id: IkeSaId,
+    /// The IKE SA this one descends from by rekeys (its own id if none). Child SAs move
+    /// only within a family, so a peer's DELETE reaches nothing outside it, even when
+    /// another IKE SA authenticated with the same identity (a group PSK).
+    pub family: IkeSaId,
     /// Index of the peer configuration; a responder learns it from IKE_AUTH.
     pub peer: Option<usize>,
     /// Whether we are the original initiator of this IKE SA (the I flag).
@@ -210,6 +231,9 @@ pub(crate) struct IkeSa {
     pub expire_at: Option<Instant>,
     pub dpd_at: Option<Instant>,
     pub half_open_until: Option<Instant>,
+    /// Responder: where the IKE_SA_INIT request came from (its key in the endpoint's
+    /// index of answered requests, with SPIi).
+    pub init_from: Option<core::net::SocketAddr>,
     /// The Child SA config IKE_AUTH creates (initiator).
     pub first_child: Option<usize>,
     /// Set once the SA has announced itself up (so Down follows only Up).
@@ -238,6 +262,7 @@ impl IkeSa {
     ) -> Self {
         IkeSa {
             id,
+            family: id,
             peer: None,
             initiator,
             spi_i,
@@ -262,6 +287,7 @@ impl IkeSa {
             expire_at: None,
             dpd_at: None,
             half_open_until: None,
+            init_from: None,
             first_child: None,
             announced: false,
             superseded: false,
@@ -477,17 +503,41 @@ impl IkeSa {
         }
     }
 
+    fn role(&self) -> Role {
+        if self.initiator {
+            Role::Initiator
+        } else {
+            Role::Responder
+        }
+    }
+
     fn handle_response(&mut self, cx: &mut Cx<'_>, path: Path, raw: &[u8], msg: Message) {
         let mid = msg.header.message_id;
-        let Some(out) = self.outstanding.as_ref() else {
-            debug!(ike = %self.id, mid, "dropped: {}", Drop::UnexpectedResponse);
-            return;
+        let pending = match &self.outstanding {
+            Some(o) if o.message_id == mid => o.active.pending(),
+            Some(o) => {
+                debug!(ike = %self.id, "dropped: {}", Drop::MessageId { got: mid, expected: o.message_id });
+                return;
+            }
+            None => Pending::None,
         };
-        if out.message_id != mid {
-            debug!(ike = %self.id, "dropped: {}", Drop::MessageId { got: mid, expected: out.message_id });
-            return;
-        }
-        if msg.header.exchange == ExchangeType::IKE_SA_INIT {
+        let exchange = msg.header.exchange;
+        let handler = match transitions::lookup(
+            self.role(),
+            self.state,
+            exchange,
+            Received::Response(pending),
+        ) {
+            Verdict::Run(h) => h,
+            Verdict::Drop(d) => {
+                debug!(ike = %self.id, mid, "dropped {exchange} response: {d}");
+                return;
+            }
+            // A response is never answered.
+            Verdict::Refuse(_) => return,
+        };
+        if handler == Handler::InitResponse {
+            // IKE_SA_INIT travels in the clear; it keys the SA.
             self.process_init_response(cx, path, raw, msg);
             return;
         }
@@ -498,16 +548,21 @@ impl IkeSa {
         let Some(out) = self.outstanding.take() else {
             return;
         };
-        debug!(ike = %self.id, "received {} response {mid} [ {} ]", msg.header.exchange, summary(&payloads));
-        match out.active {
-            Active::Init(_) => {}
-            Active::Auth(req) => self.process_auth_response(cx, req, payloads),
-            Active::Child(req) => self.process_child_response(cx, req, payloads),
-            Active::RekeyIke(req) => self.process_rekey_ike_response(cx, req, payloads),
-            Active::DeleteChild { spis_in } => {
+        debug!(ike = %self.id, "received {exchange} response {mid} [ {} ]", summary(&payloads));
+        match (handler, out.active) {
+            (Handler::AuthResponse, Active::Auth(req)) => {
+                self.process_auth_response(cx, req, payloads)
+            }
+            (Handler::ChildResponse, Active::Child(req)) => {
+                self.process_child_response(cx, req, payloads)
+            }
+            (Handler::RekeyIkeResponse, Active::RekeyIke(req)) => {
+                self.process_rekey_ike_response(cx, req, payloads)
+            }
+            (Handler::DeleteChildResponse, Active::DeleteChild { spis_in }) => {
                 self.process_delete_child_response(cx, spis_in, payloads)
             }
-            Active::DeleteIke => {
+            (Handler::DeleteIkeResponse, Active::DeleteIke) => {
                 let reason = if self.superseded {
                     DownReason::Rekeyed
                 } else {
@@ -515,7 +570,11 @@ impl IkeSa {
                 };
                 self.die(cx, reason);
             }
-            Active::Liveness => {}
+            (Handler::LivenessResponse, Active::Liveness) => {}
+            (h, active) => {
+                // The table derives the handler from the request outstanding.
+                debug!(ike = %self.id, "handler {h:?} does not answer {:?}", active.pending());
+            }
         }
     }
 
@@ -528,12 +587,9 @@ impl IkeSa {
             // came (over a stream the request may come on a new connection).
             debug!(ike = %self.id, mid, "retransmitted request, resending response");
             let packets = packets.clone();
-            let p = Path { ..path };
             for m in packets {
-                cx.out.push_back(Output::Transmit(Transmit {
-                    path: p,
-                    message: m,
-                }));
+                cx.out
+                    .push_back(Output::Transmit(Transmit { path, message: m }));
             }
             return;
         }
@@ -541,23 +597,29 @@ impl IkeSa {
             debug!(ike = %self.id, "dropped: {}", Drop::MessageId { got: mid, expected: self.expected_mid });
             return;
         }
-        if self.state == State::HalfOpen && msg.header.exchange != ExchangeType::IKE_AUTH {
-            debug!(ike = %self.id, "dropped {}: {}", msg.header.exchange, Drop::UnexpectedExchange);
+        let exchange = msg.header.exchange;
+        let verdict = transitions::lookup(self.role(), self.state, exchange, Received::Request);
+        if let Verdict::Drop(d) = &verdict {
+            debug!(ike = %self.id, mid, "dropped {exchange} request: {d}");
             return;
         }
         let Some(payloads) = self.open(cx, raw, &msg) else {
             return;
         };
-        // RFC 7296 §2.23: once authenticated, a request from a new address or port
-        // (the move to 4500, or a NAT rebinding) moves where we send.
-        if path != self.path && !path.is_stream() && !self.path.is_stream() {
+        // RFC 7296 §2.23: a request that will be acted on, from a new address or port
+        // (the move to 4500, or a NAT rebinding), moves where we send.
+        if matches!(verdict, Verdict::Run(_))
+            && path != self.path
+            && !path.is_stream()
+            && !self.path.is_stream()
+        {
             info!(ike = %self.id, "peer moved to {path}");
             self.path = path;
             self.update_child_paths(cx);
         }
         self.heard_from_peer(cx);
         self.expected_mid = self.expected_mid.wrapping_add(1);
-        debug!(ike = %self.id, "received {} request {mid} [ {} ]", msg.header.exchange, summary(&payloads));
+        debug!(ike = %self.id, "received {exchange} request {mid} [ {} ]", summary(&payloads));
         if let Some(t) = payloads.iter().find_map(|p| match p {
             Payload::Unknown {
                 ty, critical: true, ..
@@ -567,22 +629,27 @@ impl IkeSa {
             // RFC 7296 §2.5: an unknown payload with the critical bit set rejects the
             // whole message.
             let err = ProtocolError::UnsupportedCriticalPayload(t);
-            self.send_response(cx, msg.header.exchange, mid, vec![error_notify(&err)]);
+            self.send_response(cx, exchange, mid, vec![error_notify(&err)]);
             return;
         }
-        match msg.header.exchange {
-            ExchangeType::IKE_AUTH => self.process_auth_request(cx, mid, payloads),
-            ExchangeType::CREATE_CHILD_SA => self.process_create_child_request(cx, mid, payloads),
-            ExchangeType::INFORMATIONAL => self.process_informational_request(cx, mid, payloads),
-            other => {
-                debug!(ike = %self.id, "unsupported exchange {other}");
-                self.send_response(
-                    cx,
-                    other,
-                    mid,
-                    vec![error_notify(&ProtocolError::InvalidSyntax)],
-                );
+        match verdict {
+            Verdict::Run(Handler::AuthRequest) => self.process_auth_request(cx, mid, payloads),
+            Verdict::Run(Handler::CreateChildRequest) => {
+                self.process_create_child_request(cx, mid, payloads)
             }
+            Verdict::Run(Handler::InformationalRequest) => {
+                self.process_informational_request(cx, mid, payloads)
+            }
+            Verdict::Refuse(e) => {
+                info!(ike = %self.id, "refused {exchange} request {mid}: {e}");
+                self.send_response(cx, exchange, mid, vec![error_notify(&e)]);
+            }
+            Verdict::Run(h) => {
+                debug!(ike = %self.id, "handler {h:?} takes no request");
+                let e = ProtocolError::InvalidSyntax;
+                self.send_response(cx, exchange, mid, vec![error_notify(&e)]);
+            }
+            Verdict::Drop(_) => {}
         }
     }
 
@@ -687,6 +754,16 @@ impl IkeSa {
     pub fn die(&mut self, cx: &mut Cx<'_>, reason: DownReason) {
         if self.state == State::Dead {
             return;
+        }
+        // The inbound SPI of a Child SA still being negotiated is free again.
+        match self.outstanding.as_ref().map(|o| &o.active) {
+            Some(Active::Child(req)) => {
+                cx.child_spis.remove(&req.spi_in);
+            }
+            Some(Active::Auth(AuthRequest { child: Some(req) })) => {
+                cx.child_spis.remove(&req.spi_in);
+            }
+            _ => {}
         }
         // A rekey of a Child SA still in flight here is started again on the successor.
         let in_flight = match self.outstanding.as_ref().map(|o| &o.active) {

@@ -16,6 +16,7 @@
 mod auth;
 mod child;
 pub mod config;
+mod cookie;
 mod endpoint;
 pub mod error;
 mod events;
@@ -29,10 +30,11 @@ pub mod path;
 mod payloads;
 pub mod proposal;
 mod protect;
+mod transitions;
 pub mod ts;
 
 pub use config::{AuthConfig, ChildConfig, EndpointConfig, Lifetime, Mode, PeerConfig, Retransmit};
-pub use endpoint::{ChildSaInfo, Endpoint, IkeKeyExport, IkeSaInfo};
+pub use endpoint::{ChildSaInfo, Endpoint, EndpointStats, IkeKeyExport, IkeSaInfo};
 pub use error::{ApiError, Drop, ProtocolError};
 pub use events::{ChildSaKeys, DownReason, Event, IkeSaId, Output, Transmit};
 pub use path::{Path, StreamId, Transport};

@@ -176,6 +176,19 @@ pub fn select(
         .find_map(|p| ours.iter().find_map(|spec| spec.accept(p, ignore_ke)))
 }
 
+/// Whether `chosen`, agreed earlier, is one of the proposals `ours` accept: a responder
+/// picks the IKE proposal in IKE_SA_INIT before IKE_AUTH tells which configuration
+/// applies, and checks it against that configuration once it knows.
+pub fn permits(ours: &[ProposalSpec], chosen: &Chosen) -> bool {
+    select(
+        &[chosen.to_wire(chosen.spi.clone())],
+        ours,
+        chosen.protocol_id,
+        false,
+    )
+    .is_some()
+}
+
 /// Wire proposals for our specs, numbered from 1.
 pub fn offer(
     ours: &[ProposalSpec],
