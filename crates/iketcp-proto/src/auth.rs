@@ -249,12 +249,12 @@ impl IkeSa {
         payloads: &[Payload],
         clock: &WallClock,
     ) -> Result<(), AuthError> {
-        let octets = self.signed_octets(!self.initiator, id)?;
         match auth {
             AuthConfig::Psk(psk) => {
                 if their_auth.method != AuthMethod::SHARED_KEY_MIC {
                     return Err(AuthError::Method(their_auth.method));
                 }
+                let octets = self.signed_octets(!self.initiator, id)?;
                 let prf = self.keys.as_ref().ok_or(AuthError::NoKeys)?.ike.prf;
                 verify_psk_auth(prf, psk.expose(), &octets, &their_auth.data)
                     .map_err(|_| AuthError::BadMic)
@@ -270,6 +270,7 @@ impl IkeSa {
                 {
                     return Err(AuthError::Sha1AfterAnnouncement);
                 }
+                let octets = self.signed_octets(!self.initiator, id)?;
                 let identity = identity_from_id(id).map_err(AuthError::Id)?;
                 let (ee, intermediates) = peer_chain(payloads)?;
                 trust.validate(&ee, &intermediates, clock.now())?;
@@ -286,6 +287,90 @@ impl IkeSa {
                 }
                 verify_auth(&ee, their_auth.method.0, &their_auth.data, &octets)?;
                 Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use iketcp_pki::{PrivateKey, RsaPadding, TrustStore};
+    use iketcp_wire::ike::{ExchangeType, Flags, Header, IKEV2_VERSION, IdType, PayloadType};
+
+    use super::*;
+    use crate::events::IkeSaId;
+    use crate::ike_sa::State;
+    use crate::path::Path;
+
+    fn init_message(announce: bool, response: bool) -> Vec<u8> {
+        let mut payloads = vec![Payload::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            vec![0; 20],
+        ))];
+        if announce {
+            payloads.push(hash_algorithms_notify());
+        }
+        Message {
+            header: Header {
+                spi_i: 1,
+                spi_r: 2,
+                next_payload: PayloadType::NONE,
+                version: IKEV2_VERSION,
+                exchange: ExchangeType::IKE_SA_INIT,
+                flags: if response { Flags::RESPONSE } else { Flags::INITIATOR },
+                message_id: 0,
+                length: 0,
+            },
+            payloads,
+        }
+        .emit()
+        .unwrap()
+    }
+
+    fn pubkey() -> AuthConfig {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a.test".into()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        AuthConfig::Pubkey {
+            key: Arc::new(PrivateKey::from_pem(kp.serialize_pem().as_bytes()).unwrap()),
+            cert_chain: vec![Certificate::from_der(cert.der().to_vec()).unwrap()],
+            trust: TrustStore::new(),
+            rsa_padding: RsaPadding::Pkcs1,
+        }
+    }
+
+    /// RFC 7427 §1 with RFC 8247 §3.2: RSA over SHA-1 (method 1) is refused once both
+    /// IKE_SA_INIT messages announced SIGNATURE_HASH_ALGORITHMS, before any signature
+    /// work; without the peer's announcement it goes on to the signature check.
+    #[test]
+    fn rfc7427_sha1_method_refused_after_both_announced() {
+        let path = Path::udp(
+            "10.0.0.2:500".parse().unwrap(),
+            "10.0.0.1:500".parse().unwrap(),
+        );
+        let id = Id {
+            id_type: IdType::FQDN,
+            data: b"a.test".to_vec(),
+        };
+        let sha1 = Auth {
+            method: AuthMethod(auth_method::RSA_DIGITAL_SIGNATURE),
+            data: vec![0x5a; 256],
+        };
+        let cfg = pubkey();
+        for peer_announced in [true, false] {
+            let mut sa = IkeSa::new(IkeSaId(1), false, 1, 2, State::HalfOpen, path);
+            sa.init_request = init_message(peer_announced, false);
+            sa.init_response = init_message(true, true);
+            let r = sa.verify_peer(&cfg, &id, &sha1, &[], &WallClock::system());
+            if peer_announced {
+                assert_eq!(r, Err(AuthError::Sha1AfterAnnouncement));
+            } else {
+                assert!(r.is_err());
+                assert_ne!(r, Err(AuthError::Sha1AfterAnnouncement));
             }
         }
     }
