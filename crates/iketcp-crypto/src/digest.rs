@@ -1,5 +1,6 @@
 //! RFC 7296 §2.23: NAT detection hashes are SHA-1, the one place IKEv2 still uses it
-//! (as a checksum of addresses, not for security).
+//! (as a checksum of addresses, not for security). SHA-256 names messages, e.g. to tell a
+//! retransmitted request from a new one.
 
 use aws_lc_rs::digest;
 
@@ -12,6 +13,14 @@ pub fn sha1(parts: &[&[u8]]) -> [u8; 20] {
     }
     let mut out = [0u8; 20];
     out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// SHA-256 of `data`.
+#[must_use]
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
     out
 }
 

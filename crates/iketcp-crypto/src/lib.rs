@@ -29,7 +29,7 @@ pub mod sk;
 pub mod transform;
 pub mod wireshark;
 
-pub use digest::sha1;
+pub use digest::{sha1, sha256};
 pub use error::CryptoError;
 pub use ke::{ActiveKe, KeGroup};
 pub use keymat::{

@@ -319,7 +319,11 @@ mod tests {
                 next_payload: PayloadType::NONE,
                 version: IKEV2_VERSION,
                 exchange: ExchangeType::IKE_SA_INIT,
-                flags: if response { Flags::RESPONSE } else { Flags::INITIATOR },
+                flags: if response {
+                    Flags::RESPONSE
+                } else {
+                    Flags::INITIATOR
+                },
                 message_id: 0,
                 length: 0,
             },

@@ -475,5 +475,6 @@ pub(crate) fn respond(
     sa.init_response = bytes.clone();
     sa.transmit(cx, bytes.clone());
     sa.cached_response = Some((0, vec![bytes]));
+    sa.request_digests = vec![iketcp_crypto::sha256(raw)];
     Some(sa)
 }

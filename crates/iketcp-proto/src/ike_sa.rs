@@ -225,6 +225,11 @@ pub(crate) struct IkeSa {
     pub queue: VecDeque<Task>,
     pub expected_mid: u32,
     pub cached_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// SHA-256 of each packet of the last request taken (all its fragments): the
+    /// cached response goes only to a byte-identical retransmission, never to a
+    /// stranger who guessed the SPIs and the message ID.
+    pub request_digests: Vec<[u8; 32]>,
+    pub request_digests_mid: u32,
     pub reassembly: Option<Reassembly>,
     pub children: Vec<ChildSa>,
     pub rekey_at: Option<Instant>,
@@ -281,6 +286,8 @@ impl IkeSa {
             queue: VecDeque::new(),
             expected_mid: 0,
             cached_response: None,
+            request_digests: Vec::new(),
+            request_digests_mid: 0,
             reassembly: None,
             children: Vec::new(),
             rekey_at: None,
@@ -580,9 +587,14 @@ impl IkeSa {
 
     fn handle_request(&mut self, cx: &mut Cx<'_>, path: Path, raw: &[u8], msg: Message) {
         let mid = msg.header.message_id;
+        let digest = iketcp_crypto::sha256(raw);
         if let Some((cached_mid, packets)) = &self.cached_response
             && *cached_mid == mid
         {
+            if !self.request_digests.contains(&digest) {
+                debug!(ike = %self.id, mid, "dropped: same message ID as the last request, other bytes");
+                return;
+            }
             // R-RETX-3: a repeated request gets the cached response, on whatever path it
             // came (over a stream the request may come on a new connection).
             debug!(ike = %self.id, mid, "retransmitted request, resending response");
@@ -603,6 +615,15 @@ impl IkeSa {
             debug!(ike = %self.id, mid, "dropped {exchange} request: {d}");
             return;
         }
+        if self.request_digests_mid != mid
+            || self.request_digests.len() >= usize::from(cx.config.max_fragments)
+        {
+            // A new request (the previous one's retransmissions are stale now: the peer
+            // had its answer), or more packets than one request can have.
+            self.request_digests.clear();
+            self.request_digests_mid = mid;
+        }
+        self.request_digests.push(digest);
         let Some(payloads) = self.open(cx, raw, &msg) else {
             return;
         };

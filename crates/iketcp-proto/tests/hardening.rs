@@ -614,3 +614,38 @@ fn rfc7296_2_3_responses_that_answer_nothing_are_dropped() {
     w.release();
     assert!(w.run_until(secs(10), |w| w.children(A) == 0 && w.children(B) == 0));
 }
+
+/// Attack: a stranger who knows the SPIs and the last message ID sends other bytes under
+/// it, to have the cached response sent where it likes (reflection). Only a
+/// byte-identical retransmission gets the cached response (R-RETX-3).
+#[test]
+fn r_retx_3_cached_response_only_for_a_byte_identical_retransmission() {
+    let mut w = up(37);
+    let auth_req = w.sides[A]
+        .sent
+        .iter()
+        .map(|(_, _, m)| m.clone())
+        .find(|m| Message::parse(m).is_ok_and(|m| m.header.exchange == ExchangeType::IKE_AUTH))
+        .expect("IKE_AUTH sent");
+    let victim = Path::udp(
+        "10.0.0.2:4500".parse().unwrap(),
+        "192.0.2.77:4500".parse().unwrap(),
+    );
+    let sent = w.sides[B].sent.len();
+    let mut other = auth_req.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    let now = w.at();
+    w.ep(B).handle_message(now, victim, &other);
+    w.drain();
+    assert_eq!(w.sides[B].sent.len(), sent, "answered other bytes");
+    w.ep(B).handle_message(now, victim, &auth_req);
+    w.drain();
+    assert_eq!(
+        w.sides[B].sent.len(),
+        sent + 1,
+        "a retransmission goes unanswered"
+    );
+    // The IKE SA did not move to the stranger's address.
+    assert_ne!(w.sides[B].ep.ike_sas()[0].path.remote, victim.remote);
+}
