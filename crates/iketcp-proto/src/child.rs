@@ -450,10 +450,13 @@ impl IkeSa {
 
     /// After the IKE SA's path changed, the Child SAs' ESP follows it.
     pub(crate) fn update_child_paths(&mut self, cx: &mut Cx<'_>) {
-        // The ESP engine learns the new path from a re-install with the same keys; until
-        // MOBIKE lands, a path change only happens with the move to port 4500, before
-        // any Child SA exists.
-        let _ = cx;
+        for c in &self.children {
+            cx.out.push_back(Output::ChildPath {
+                spi_in: c.spi_in,
+                spi_out: c.spi_out,
+                path: self.path,
+            });
+        }
     }
 
     /// Sends CREATE_CHILD_SA for a new Child SA, or to rekey `rekey_of`.

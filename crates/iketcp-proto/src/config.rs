@@ -276,6 +276,42 @@ pub struct ChildConfig {
     pub replay_window: u32,
 }
 
+/// R-CFG-1: whether IKE and ESP travel over TCP (RFC 9329). Configured, never
+/// negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TcpMode {
+    /// UDP only.
+    #[default]
+    No,
+    /// TCP only: for networks known to block UDP (R-FB-3).
+    Yes,
+    /// UDP first; TCP after `fallback_delay` without an answer (R-FB-1), by a new
+    /// IKE_SA_INIT with a new SPI (R-FB-2).
+    Fallback,
+}
+
+/// How a peer is reached over TCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    pub mode: TcpMode,
+    /// The peer's TCP port (RFC 9329 §2: 4500 unless configured).
+    pub remote_port: u16,
+    /// With [`TcpMode::Fallback`]: how long IKE_SA_INIT over UDP may go unanswered. The
+    /// first UDP retransmission comes at half of it, so at least one is always sent
+    /// before TCP (R-FB-1).
+    pub fallback_delay: Duration,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        Self {
+            mode: TcpMode::No,
+            remote_port: 4500,
+            fallback_delay: Duration::from_secs(1),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     pub name: String,
@@ -294,6 +330,8 @@ pub struct PeerConfig {
     pub dpd: Option<Duration>,
     /// RFC 7383: announce and use IKE fragmentation.
     pub fragmentation: bool,
+    /// RFC 9329: UDP, TCP, or UDP then TCP.
+    pub tcp: TcpConfig,
 }
 
 /// Proposals as strongSwan writes them, for configuration and tests.

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::events::{IkeSaId, Output};
 use crate::ike_init::{self, Responder};
 use crate::ike_sa::{Cx, Effects, IkeSa, State, Task};
-use crate::path::Path;
+use crate::path::{Path, StreamId};
 
 /// A read-only view of one IKE SA, for operators and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +106,7 @@ struct Shared {
     child_spis: HashSet<u32>,
     out: VecDeque<Output>,
     next_id: u64,
+    next_stream: u64,
 }
 
 impl Shared {
@@ -119,6 +120,7 @@ impl Shared {
             child_spis: &mut self.child_spis,
             ike_spis: &self.local_spis,
             next_id: &mut self.next_id,
+            next_stream: &mut self.next_stream,
             fx: Effects::default(),
         }
     }
@@ -150,6 +152,7 @@ impl Endpoint {
                 child_spis: HashSet::new(),
                 out: VecDeque::new(),
                 next_id: 0,
+                next_stream: 0,
             },
             sas: HashMap::new(),
             by_id: HashMap::new(),
@@ -304,7 +307,10 @@ impl Endpoint {
             .is_some_and(|sa| sa.state == State::Dead)
             && let Some(sa) = self.sas.remove(&local_spi)
         {
-            self.by_id.remove(&sa.id);
+            if self.by_id.get(&sa.id) == Some(&local_spi) {
+                // A fallback hands the handle to its successor.
+                self.by_id.remove(&sa.id);
+            }
             self.shared.local_spis.remove(&local_spi);
             if let Some(from) = sa.init_from {
                 self.init_index.remove(&(from, sa.spi_i));
@@ -489,8 +495,8 @@ impl Endpoint {
             .ok_or_else(|| ApiError::UnknownChild(child.to_string()))
     }
 
-    /// Starts an IKE SA with a configured peer over UDP, from its configured addresses,
-    /// creating `child` with IKE_AUTH.
+    /// Starts an IKE SA with a configured peer, from its configured addresses, over the
+    /// transport its configuration names (R-CFG-1), creating `child` with IKE_AUTH.
     pub fn initiate(
         &mut self,
         now: Instant,
@@ -498,8 +504,60 @@ impl Endpoint {
         child: Option<&str>,
     ) -> Result<IkeSaId, ApiError> {
         let p = self.peer_index(peer)?;
-        let path = Path::udp(self.shared.peers[p].local, self.shared.peers[p].remote);
-        self.initiate_on(now, peer, child, path)
+        let c = child.map(|c| self.child_index(p, c)).transpose()?;
+        let id = self.shared.new_id();
+        let mut cx = self.shared.cx(now);
+        let sa = IkeSa::connect(&mut cx, id, p, c)?;
+        let mut fx = cx.fx;
+        fx.new_sas.push(sa);
+        self.adopt(fx.new_sas);
+        Ok(id)
+    }
+
+    /// A connection the engine asked for with [`Output::OpenStream`] is open, between
+    /// `local` and `remote` (the TCP 4-tuple the NAT detection hashes use, R-NAT-1).
+    pub fn stream_opened(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) {
+        for spi in self.on_stream(|sa| sa.awaiting_stream == Some(id)) {
+            self.run(now, spi, |sa, cx| sa.stream_opened(cx, id, local, remote));
+        }
+    }
+
+    /// A connection closed (FIN, RST, error), or one the engine asked for could not be
+    /// opened. No SA goes with it (R-SEC-2); the TCP Originator reconnects (R-CONN-3).
+    pub fn stream_closed(&mut self, now: Instant, id: StreamId) {
+        let hit = |sa: &IkeSa| sa.awaiting_stream == Some(id) || sa.path.stream() == Some(id);
+        for spi in self.on_stream(hit) {
+            self.run(now, spi, |sa, cx| sa.stream_closed(cx, id));
+        }
+    }
+
+    /// A fresh stream identifier, for a connection the I/O layer accepted.
+    pub fn new_stream_id(&mut self) -> StreamId {
+        self.shared.next_stream += 1;
+        StreamId(self.shared.next_stream)
+    }
+
+    /// Whether any IKE SA sends on, or waits for, stream `id`.
+    pub fn stream_in_use(&self, id: StreamId) -> bool {
+        self.sas
+            .values()
+            .any(|sa| sa.path.stream() == Some(id) || sa.awaiting_stream == Some(id))
+    }
+
+    /// The local SPIs of the SAs `hit` selects. Streams open and close rarely against
+    /// the traffic they carry, so a scan is enough here.
+    fn on_stream(&self, hit: impl Fn(&IkeSa) -> bool) -> Vec<u64> {
+        self.sas
+            .iter()
+            .filter(|(_, sa)| hit(sa))
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Starts an IKE SA on a given path (e.g. a stream the I/O layer opened).

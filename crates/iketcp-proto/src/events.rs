@@ -90,6 +90,8 @@ pub enum DownReason {
     Expired,
     /// Replaced by a rekeyed SA.
     Rekeyed,
+    /// The peer could not be reached: the TCP connection was refused or timed out.
+    Unreachable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +126,17 @@ pub enum Event {
         old_spi_in: u32,
         new_spi_in: u32,
     },
+    /// IKE_SA_INIT over UDP went unanswered: a new IKE SA setup starts over TCP (RFC 9329
+    /// §5.1, R-FB-1, R-FB-2). `ike` stays the handle of the setup.
+    FellBackToTcp {
+        ike: IkeSaId,
+    },
+    /// The IKE SA now sends on `path`: the peer spoke to us over another connection
+    /// (R-CONN-5), or we reconnected (R-CONN-3).
+    PathChanged {
+        ike: IkeSaId,
+        path: Path,
+    },
     /// A Child SA the peer or we asked for could not be made; the IKE SA stays.
     ChildFailed {
         ike: IkeSaId,
@@ -143,7 +156,22 @@ pub enum Output {
         spi_in: u32,
         spi_out: u32,
     },
+    /// Open a TCP connection to `remote` (from `local`'s address, any port) and report it
+    /// with [`Endpoint::stream_opened`](crate::Endpoint::stream_opened), or its failure
+    /// with [`Endpoint::stream_closed`](crate::Endpoint::stream_closed). We are its TCP
+    /// Originator and send the stream prefix (RFC 9329 §4).
+    OpenStream {
+        id: StreamId,
+        local: core::net::IpAddr,
+        remote: core::net::SocketAddr,
+    },
     /// Close a stream (e.g. after asking for a cookie over it, R-COOKIE-1).
     CloseStream(StreamId),
+    /// The Child SA's ESP now goes on `path` (its IKE SA moved).
+    ChildPath {
+        spi_in: u32,
+        spi_out: u32,
+        path: Path,
+    },
     Event(Event),
 }

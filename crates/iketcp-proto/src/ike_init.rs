@@ -80,9 +80,36 @@ impl IkeSa {
         path: Path,
         first_child: Option<usize>,
     ) -> Result<IkeSa, ApiError> {
-        let cfg = cx
-            .peers
-            .get(peer)
+        let mut sa = IkeSa::fresh_initiator(cx, id, peer, path, first_child, State::InitSent)?;
+        sa.start_init(cx)?;
+        Ok(sa)
+    }
+
+    /// A new initiator IKE SA with a fresh SPI and nonce (RFC 7296 §2.10), nothing sent.
+    pub(crate) fn fresh_initiator(
+        cx: &mut Cx<'_>,
+        id: IkeSaId,
+        peer: usize,
+        path: Path,
+        first_child: Option<usize>,
+        state: State,
+    ) -> Result<IkeSa, ApiError> {
+        if cx.peers.get(peer).is_none() {
+            return Err(ApiError::UnknownPeer(String::new()));
+        }
+        let spi_i = cx.new_ike_spi();
+        Ok(IkeSa {
+            peer: Some(peer),
+            ni: cx.random_bytes(NONCE_LEN),
+            first_child,
+            ..IkeSa::new(id, true, spi_i, 0, state, path)
+        })
+    }
+
+    /// Sends the first IKE_SA_INIT request, with the first group we propose.
+    pub(crate) fn start_init(&mut self, cx: &mut Cx<'_>) -> Result<(), ApiError> {
+        let cfg = self
+            .peer_config(cx)
             .ok_or(ApiError::UnknownPeer(String::new()))?;
         let group = cfg
             .ike_proposals
@@ -91,14 +118,8 @@ impl IkeSa {
             .and_then(|g| KeGroup::from_iana(g.0))
             .ok_or(ApiError::Unsupported)?;
         let ke = group.start(cx.rng).map_err(|_| ApiError::Unsupported)?;
-        let spi_i = cx.new_ike_spi();
-        let mut sa = IkeSa {
-            peer: Some(peer),
-            ni: cx.random_bytes(NONCE_LEN),
-            first_child,
-            ..IkeSa::new(id, true, spi_i, 0, State::InitSent, path)
-        };
-        sa.send_init_request(
+        self.state = State::InitSent;
+        self.send_init_request(
             cx,
             InitRequest {
                 ke,
@@ -106,7 +127,7 @@ impl IkeSa {
                 retries: 0,
             },
         );
-        Ok(sa)
+        Ok(())
     }
 
     fn send_init_request(&mut self, cx: &mut Cx<'_>, req: InitRequest) {

@@ -22,7 +22,7 @@ use crate::events::{DownReason, Event, IkeSaId, Output, Transmit};
 use crate::ike_auth::AuthRequest;
 use crate::ike_init::InitRequest;
 use crate::ike_rekey::IkeRekeyRequest;
-use crate::path::Path;
+use crate::path::{Path, StreamId};
 use crate::proposal::Chosen;
 use crate::protect::{self, Keys, Opened, Reassembly};
 use crate::transitions::{self, Handler, Pending, Received, Role, Verdict};
@@ -39,6 +39,7 @@ pub(crate) struct Cx<'a> {
     /// Local IKE SPIs in use across the endpoint.
     pub ike_spis: &'a HashSet<u64>,
     pub next_id: &'a mut u64,
+    pub next_stream: &'a mut u64,
     /// What the handler asks the endpoint to do once it returns.
     pub fx: Effects,
 }
@@ -126,6 +127,11 @@ impl Cx<'_> {
         max.mul_f64(f64::from(r) / f64::from(u32::MAX))
     }
 
+    pub fn new_stream_id(&mut self) -> StreamId {
+        *self.next_stream += 1;
+        StreamId(*self.next_stream)
+    }
+
     pub fn new_sa_id(&mut self) -> IkeSaId {
         *self.next_id += 1;
         IkeSaId(*self.next_id)
@@ -138,6 +144,8 @@ impl Cx<'_> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
+    /// Initiator: waiting for a TCP connection before IKE_SA_INIT (RFC 9329).
+    Connecting,
     /// Initiator: IKE_SA_INIT sent.
     InitSent,
     /// Responder: IKE_SA_INIT answered, IKE_AUTH awaited.
@@ -253,6 +261,16 @@ pub(crate) struct IkeSa {
     pub rekeyed_by_us: bool,
     /// The local SPI of the IKE SA this one replaced in a rekey.
     pub predecessor: Option<u64>,
+    /// We opened the stream this SA runs on: we reconnect it and close it (RFC 9329 §6,
+    /// R-CONN-2, R-CONN-3, R-CONN-9). Kept by successors, whoever started their rekey.
+    pub tcp_originator: bool,
+    /// The stream we asked for and wait on.
+    pub awaiting_stream: Option<StreamId>,
+    /// When IKE_SA_INIT over UDP gives way to TCP (R-FB-1).
+    pub fallback_at: Option<Instant>,
+    /// When to try reconnecting after a failed attempt, and how many failed so far.
+    pub reconnect_at: Option<Instant>,
+    pub reconnect_failures: u32,
 }
 
 impl IkeSa {
@@ -302,6 +320,11 @@ impl IkeSa {
             successor_nonce: None,
             rekeyed_by_us: false,
             predecessor: None,
+            tcp_originator: false,
+            awaiting_stream: None,
+            fallback_at: None,
+            reconnect_at: None,
+            reconnect_failures: 0,
         }
     }
 
@@ -386,7 +409,7 @@ impl IkeSa {
             (None, cx.now + cx.config.stream_response_timeout())
         } else {
             (
-                Some(cx.now + cx.config.retransmit.wait(0)),
+                Some(cx.now + self.first_retransmit_wait(cx)),
                 cx.now + cx.config.retransmit.total(),
             )
         };
@@ -551,6 +574,7 @@ impl IkeSa {
         let Some(payloads) = self.open(cx, raw, &msg) else {
             return;
         };
+        self.follow_stream(cx, path);
         self.heard_from_peer(cx);
         let Some(out) = self.outstanding.take() else {
             return;
@@ -628,15 +652,16 @@ impl IkeSa {
             return;
         };
         // RFC 7296 §2.23: a request that will be acted on, from a new address or port
-        // (the move to 4500, or a NAT rebinding), moves where we send.
-        if matches!(verdict, Verdict::Run(_))
-            && path != self.path
-            && !path.is_stream()
-            && !self.path.is_stream()
-        {
-            info!(ike = %self.id, "peer moved to {path}");
-            self.path = path;
-            self.update_child_paths(cx);
+        // (the move to 4500, or a NAT rebinding), moves where we send; over a stream,
+        // the connection it came on does (R-CONN-5). A replayed request never gets here.
+        if matches!(verdict, Verdict::Run(_)) && path != self.path {
+            if !path.is_stream() && !self.path.is_stream() {
+                info!(ike = %self.id, "peer moved to {path}");
+                self.path = path;
+                self.update_child_paths(cx);
+            } else {
+                self.follow_stream(cx, path);
+            }
         }
         self.heard_from_peer(cx);
         self.expected_mid = self.expected_mid.wrapping_add(1);
@@ -807,6 +832,7 @@ impl IkeSa {
                 reason: reason.clone(),
             });
         }
+        self.close_own_stream(cx);
         info!(ike = %self.id, "IKE SA down: {reason:?}");
         self.state = State::Dead;
         self.outstanding = None;
@@ -833,6 +859,8 @@ impl IkeSa {
         at(self.expire_at);
         at(self.dpd_at);
         at(self.half_open_until);
+        at(self.fallback_at);
+        at(self.reconnect_at);
         for c in &self.children {
             at(c.rekey_at);
             at(c.expire_at);
@@ -857,6 +885,16 @@ impl IkeSa {
             self.expire_at = None;
             self.die(cx, DownReason::Expired);
             return;
+        }
+        if self.fallback_at.is_some_and(|t| t <= now) {
+            self.fallback_at = None;
+            if self.fall_back(cx) {
+                return;
+            }
+        }
+        if self.reconnect_at.is_some_and(|t| t <= now) {
+            self.reconnect_at = None;
+            self.reconnect(cx);
         }
         let mut failed = None;
         if let Some(o) = self.outstanding.as_mut() {

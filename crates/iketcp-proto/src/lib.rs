@@ -31,9 +31,13 @@ mod payloads;
 pub mod proposal;
 mod protect;
 mod transitions;
+mod transport;
 pub mod ts;
 
-pub use config::{AuthConfig, ChildConfig, EndpointConfig, Lifetime, Mode, PeerConfig, Retransmit};
+pub use config::{
+    AuthConfig, ChildConfig, EndpointConfig, Lifetime, Mode, PeerConfig, Retransmit, TcpConfig,
+    TcpMode,
+};
 pub use endpoint::{ChildSaInfo, Endpoint, EndpointStats, IkeKeyExport, IkeSaInfo};
 pub use error::{ApiError, Drop, ProtocolError};
 pub use events::{ChildSaKeys, DownReason, Event, IkeSaId, Output, Transmit};

@@ -90,10 +90,12 @@ pub(crate) fn lookup(role: Role, state: State, exchange: ExchangeType, rx: Recei
     use State as S;
     match (role, state, rx) {
         // Roles a state cannot have: nothing is trusted.
-        (R, S::InitSent | S::AuthSent, _) | (I, S::HalfOpen, _) => {
+        (R, S::Connecting | S::InitSent | S::AuthSent, _) | (I, S::HalfOpen, _) => {
             Verdict::Drop(Drop::Internal("state does not exist in this role"))
         }
         (_, S::Dead, _) => Verdict::Drop(Drop::UnknownSa),
+        // Nothing sent yet: nothing can be answered.
+        (I, S::Connecting, _) => Verdict::Drop(Drop::UnexpectedResponse),
 
         // Initiator before the responder's AUTH verified (§2.15): the peer is anyone who
         // answered IKE_SA_INIT. Its requests are ignored, not answered: answering would
@@ -154,7 +156,8 @@ mod tests {
     use super::*;
 
     const ROLES: [Role; 2] = [Role::Initiator, Role::Responder];
-    const STATES: [State; 5] = [
+    const STATES: [State; 6] = [
+        State::Connecting,
         State::InitSent,
         State::HalfOpen,
         State::AuthSent,
@@ -205,7 +208,7 @@ mod tests {
                 runs.push((role, state, x, rx, h));
             }
         }
-        assert_eq!(n, 2 * 5 * 6 * 9);
+        assert_eq!(n, 2 * 6 * 6 * 9);
         let x = |e| e;
         let mut expected = vec![
             (

@@ -150,6 +150,7 @@ pub fn pair_configs() -> (PeerConfig, PeerConfig) {
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        tcp: Default::default(),
     };
     let b = PeerConfig {
         name: "a".into(),
@@ -163,6 +164,7 @@ pub fn pair_configs() -> (PeerConfig, PeerConfig) {
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        tcp: Default::default(),
     };
     (a, b)
 }
