@@ -90,6 +90,8 @@ impl IkeSa {
         let id = cx.new_sa_id();
         let mut new = IkeSa {
             family: self.family,
+            // R-CONN-2: the TCP Originator stays so, whoever started the rekey.
+            tcp_originator: self.tcp_originator,
             peer: self.peer,
             chosen: Some(chosen),
             keys: Some(keys),

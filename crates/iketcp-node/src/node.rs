@@ -1,0 +1,565 @@
+//! The node: one input, one output, IKE and ESP joined over UDP and streams.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use core::net::{IpAddr, SocketAddr};
+
+use iketcp_esp::{Decapsulated, Direction, EspError, EspEvent};
+use iketcp_proto::{Endpoint, Event, Path, StreamId, Transport};
+use iketcp_wire::encap::stream::{Frame, Limits, Outgoing, StreamError};
+use iketcp_wire::encap::udp::{self, Datagram};
+use thiserror::Error;
+use tracing::{debug, info, warn};
+
+use crate::child::{ChildRoute, ip_selectors, sa_params};
+use crate::streams::{StreamRole, Streams};
+
+/// What the node is told.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A UDP datagram that arrived on `local` from `remote`.
+    Datagram {
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &'a [u8],
+    },
+    /// A connection asked for with [`Output::Connect`] is open.
+    Connected {
+        id: StreamId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// A connection arrived on a listening port; `id` comes from
+    /// [`Node::new_stream_id`].
+    Accepted {
+        id: StreamId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// Bytes read from a connection, in any split.
+    StreamData { id: StreamId, data: &'a [u8] },
+    /// A connection ended (FIN, RST, error), or one asked for could not be opened.
+    StreamClosed { id: StreamId },
+    /// An IP packet to protect with the Child SA whose selectors it matches.
+    Packet(&'a [u8]),
+}
+
+/// Why the node closes a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    #[error("framing: {0}")]
+    Framing(StreamError),
+    #[error("no stream prefix in time")]
+    PrefixTimeout,
+    #[error("idle and used by no IKE SA")]
+    Idle,
+    #[error("{0} unparsable messages")]
+    Corrupt(u32),
+    #[error("ESP authentication failed on a known SPI")]
+    EspAuthentication,
+    #[error("too many connections (from this source: {0})")]
+    Limit(usize),
+    #[error("closed by IKE")]
+    Ike,
+}
+
+/// What the node asks of the I/O layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send a UDP datagram from `local` to `remote`.
+    Datagram {
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// Open a TCP connection to `remote` from `local`'s address (any port), with a
+    /// timeout; report [`Input::Connected`] or [`Input::StreamClosed`].
+    Connect {
+        id: StreamId,
+        local: IpAddr,
+        remote: SocketAddr,
+    },
+    /// Write these bytes to a connection, in order.
+    StreamWrite {
+        id: StreamId,
+        data: Vec<u8>,
+    },
+    /// Close a connection.
+    Close {
+        id: StreamId,
+        reason: CloseReason,
+    },
+    /// An IP packet that arrived through a Child SA.
+    Packet(Vec<u8>),
+    Event(Event),
+}
+
+/// Bounds on what connections may hold (R-SEC-3) and the stream codec's limits.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Message size bounds on streams (R-FRAME-5).
+    pub limits: Limits,
+    /// An accepted connection must send the whole prefix within this (R-FRAME-1).
+    pub prefix_timeout: Duration,
+    /// An accepted connection that no IKE SA uses is closed after this long without a
+    /// message (R-CONN-6, R-CONN-9).
+    pub idle_timeout: Duration,
+    /// Most accepted connections at once, and from one address.
+    pub max_streams: usize,
+    pub max_streams_per_source: usize,
+    /// Unparsable or refused messages after which a connection is closed (R-CONN-8).
+    pub max_corrupt: u32,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            prefix_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_streams: 10_000,
+            max_streams_per_source: 64,
+            max_corrupt: 8,
+        }
+    }
+}
+
+/// IKE, ESP and streams, sans I/O.
+pub struct Node {
+    config: NodeConfig,
+    ep: Endpoint,
+    esp: iketcp_esp::Engine,
+    streams: Streams,
+    /// Outbound SPI → route.
+    routes: HashMap<u32, ChildRoute>,
+    out: VecDeque<Output>,
+    now: Option<Instant>,
+    buf: Vec<u8>,
+}
+
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("endpoint", &self.ep)
+            .field("streams", &self.streams.map.len())
+            .field("child_sas", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    pub fn new(config: NodeConfig, ep: Endpoint, esp: iketcp_esp::Engine) -> Self {
+        Self {
+            config,
+            ep,
+            esp,
+            streams: Streams::default(),
+            routes: HashMap::new(),
+            out: VecDeque::new(),
+            now: None,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Runs a command on the IKE engine (initiate, rekey, terminate, …); drain
+    /// [`Node::poll_output`] afterwards.
+    pub fn command<R>(&mut self, now: Instant, f: impl FnOnce(&mut Endpoint, Instant) -> R) -> R {
+        self.now = Some(now);
+        let r = f(&mut self.ep, now);
+        self.pump(now);
+        r
+    }
+
+    /// The IKE engine, read-only (status, statistics).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    pub fn esp(&self) -> &iketcp_esp::Engine {
+        &self.esp
+    }
+
+    /// The Child SAs' routes, by outbound SPI.
+    pub fn routes(&self) -> impl Iterator<Item = &ChildRoute> {
+        self.routes.values()
+    }
+
+    /// Open connections and which end of each we are.
+    pub fn streams(&self) -> impl Iterator<Item = (StreamId, StreamRole, SocketAddr)> + '_ {
+        self.streams
+            .map
+            .iter()
+            .map(|(id, s)| (*id, s.role, s.remote))
+    }
+
+    /// A fresh identifier for a connection the I/O layer accepted.
+    pub fn new_stream_id(&mut self) -> StreamId {
+        self.ep.new_stream_id()
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) {
+        self.now = Some(now);
+        match input {
+            Input::Datagram {
+                local,
+                remote,
+                data,
+            } => self.datagram(now, local, remote, data),
+            Input::Connected { id, local, remote } => {
+                self.streams.open(
+                    id,
+                    StreamRole::Originator,
+                    local,
+                    remote,
+                    self.config.limits,
+                    now,
+                );
+                self.ep.stream_opened(now, id, local, remote);
+            }
+            Input::Accepted { id, local, remote } => self.accepted(now, id, local, remote),
+            Input::StreamData { id, data } => self.stream_data(now, id, data),
+            Input::StreamClosed { id } => {
+                if let Some(s) = self.streams.remove(id) {
+                    let closed = s.deframer.close();
+                    if closed.partial_bytes > 0 {
+                        // R-FRAME-7: a message cut by the end of its connection is lost.
+                        debug!(
+                            stream = id.0,
+                            "discarded {} bytes of an unfinished message", closed.partial_bytes
+                        );
+                    }
+                }
+                self.ep.stream_closed(now, id);
+            }
+            Input::Packet(p) => self.protect(p),
+        }
+        self.pump(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
+        self.ep.handle_timeout(now);
+        for id in self.streams.due(now) {
+            let Some(s) = self.streams.map.get(&id) else {
+                continue;
+            };
+            if s.deframer.awaiting_prefix() && s.prefix_deadline.is_some_and(|t| t <= now) {
+                self.close(now, id, CloseReason::PrefixTimeout);
+                continue;
+            }
+            let idle_at = s.last_rx + self.config.idle_timeout;
+            if s.role == StreamRole::Responder && idle_at <= now {
+                if self.ep.stream_in_use(id) {
+                    self.streams
+                        .schedule(id, Some(now + self.config.idle_timeout));
+                } else {
+                    self.close(now, id, CloseReason::Idle);
+                }
+                continue;
+            }
+            if s.role == StreamRole::Responder {
+                self.streams.schedule(id, Some(idle_at));
+            }
+        }
+        self.pump(now);
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.out.is_empty()
+            && let Some(now) = self.now
+        {
+            self.pump(now);
+        }
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.ep.poll_timeout(), self.streams.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+        let path = Path::udp(local, remote);
+        if !path.needs_non_esp_marker() {
+            // Port 500: IKE only, no marker (RFC 7296 §2.23).
+            self.ep.handle_message(now, path, data);
+            return;
+        }
+        match udp::classify(data) {
+            Ok(Datagram::Ike(m)) => self.ep.handle_message(now, path, m),
+            Ok(Datagram::Esp(p)) => {
+                let _ = self.unprotect(p);
+            }
+            // R-FRAME-6 for UDP: a NAT keepalive is no error.
+            Ok(Datagram::Keepalive) => {}
+            Err(e) => debug!("dropped datagram from {remote}: {e}"),
+        }
+    }
+
+    fn accepted(&mut self, now: Instant, id: StreamId, local: SocketAddr, remote: SocketAddr) {
+        let from_source = self.streams.accepted_from(remote.ip());
+        if self.streams.accepted >= self.config.max_streams
+            || from_source >= self.config.max_streams_per_source
+        {
+            info!(stream = id.0, "refused connection from {remote}: limit");
+            self.out.push_back(Output::Close {
+                id,
+                reason: CloseReason::Limit(from_source),
+            });
+            return;
+        }
+        self.streams.open(
+            id,
+            StreamRole::Responder,
+            local,
+            remote,
+            self.config.limits,
+            now,
+        );
+        let deadline = now + self.config.prefix_timeout;
+        if let Some(s) = self.streams.map.get_mut(&id) {
+            s.prefix_deadline = Some(deadline);
+        }
+        self.streams.schedule(id, Some(deadline));
+    }
+
+    fn stream_data(&mut self, now: Instant, id: StreamId, mut data: &[u8]) {
+        while !data.is_empty() {
+            let Some(s) = self.streams.map.get_mut(&id) else {
+                return;
+            };
+            let n = s.deframer.feed(data);
+            data = &data[n..];
+            loop {
+                let Some(s) = self.streams.map.get_mut(&id) else {
+                    return;
+                };
+                let had_prefix = !s.deframer.awaiting_prefix();
+                let frame = s.deframer.next_frame();
+                let (local, remote) = (s.local, s.remote);
+                if !had_prefix && !s.deframer.awaiting_prefix() && s.role == StreamRole::Responder {
+                    // The prefix is in: from now on the idle deadline applies.
+                    s.prefix_deadline = None;
+                    let idle = now + self.config.idle_timeout;
+                    self.streams.schedule(id, Some(idle));
+                }
+                match frame {
+                    Ok(Some(f)) => {
+                        if let Some(s) = self.streams.map.get_mut(&id) {
+                            s.last_rx = now;
+                        }
+                        let path = Path {
+                            local,
+                            remote,
+                            transport: Transport::Tcp(id),
+                        };
+                        match f {
+                            Frame::Ike(m) => self.ep.handle_message(now, path, &m),
+                            Frame::Esp(p) => {
+                                if let Err(EspError::AuthenticationFailed { spi }) =
+                                    self.unprotect(&p)
+                                {
+                                    // R-CONN-8: forged or corrupted ESP on a known SPI.
+                                    warn!(stream = id.0, "ESP authentication failed on {spi:08x}");
+                                    self.close(now, id, CloseReason::EspAuthentication);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) if e.is_fatal() => {
+                        info!(stream = id.0, "closing connection from {remote}: {e}");
+                        self.close(now, id, CloseReason::Framing(e));
+                        return;
+                    }
+                    Err(e) => {
+                        let Some(s) = self.streams.map.get_mut(&id) else {
+                            return;
+                        };
+                        s.corrupt += 1;
+                        debug!(stream = id.0, "skipped a message: {e}");
+                        if s.corrupt >= self.config.max_corrupt {
+                            let n = s.corrupt;
+                            self.close(now, id, CloseReason::Corrupt(n));
+                            return;
+                        }
+                    }
+                }
+            }
+            if n == 0 {
+                // Full although drained: only inside a message being skipped.
+                break;
+            }
+        }
+    }
+
+    /// Closes a connection from our side; IKE hears of it as of any close.
+    fn close(&mut self, now: Instant, id: StreamId, reason: CloseReason) {
+        if self.streams.remove(id).is_some() {
+            self.out.push_back(Output::Close { id, reason });
+            self.ep.stream_closed(now, id);
+        }
+    }
+
+    /// Inbound ESP (RFC 4303 §3.4), from a datagram or a stream.
+    fn unprotect(&mut self, packet: &[u8]) -> Result<(), EspError> {
+        self.buf.resize(packet.len(), 0);
+        let r = self.esp.decapsulate(packet, &mut self.buf);
+        match r {
+            Ok(Decapsulated::Tunnel { len, .. }) => {
+                self.out.push_back(Output::Packet(self.buf[..len].to_vec()));
+                Ok(())
+            }
+            // Transport mode and dummy packets deliver nothing to a tunnel device.
+            Ok(_) => Ok(()),
+            Err(e) => {
+                debug!("ESP dropped: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    /// Outbound ESP (RFC 4303 §3.3) on the path of the Child SA the packet belongs to.
+    fn protect(&mut self, packet: &[u8]) {
+        let Some((src, dst, proto)) = ip_selectors(packet) else {
+            debug!("dropped a packet that is not IP");
+            return;
+        };
+        // The newest matching Child SA: after a rekey, the old one only drains.
+        let Some(route) = self
+            .routes
+            .values()
+            .filter(|r| r.carries(src, dst, proto))
+            .max_by_key(|r| r.ike)
+        else {
+            debug!("no Child SA for {src} -> {dst}");
+            return;
+        };
+        let (spi, path) = (route.spi_out, route.path);
+        let Some(len) = self.esp.encapsulated_len(spi, packet.len()) else {
+            return;
+        };
+        let mut out = vec![0u8; len];
+        let n = match self.esp.encapsulate(spi, packet, &mut out) {
+            Ok(e) => e.len,
+            Err(e) => {
+                debug!("ESP not sent: {e}");
+                return;
+            }
+        };
+        out.truncate(n);
+        self.send_esp(path, out);
+    }
+
+    fn send_esp(&mut self, path: Path, esp: Vec<u8>) {
+        match path.stream() {
+            None => self.out.push_back(Output::Datagram {
+                local: path.local,
+                remote: path.remote,
+                data: esp,
+            }),
+            Some(id) => self.write(id, Outgoing::Esp(&esp)),
+        }
+    }
+
+    fn write(&mut self, id: StreamId, msg: Outgoing<'_>) {
+        let Some(s) = self.streams.map.get_mut(&id) else {
+            debug!(stream = id.0, "not sent: the connection is gone");
+            return;
+        };
+        let mut data = Vec::new();
+        match s.framer.encode(msg, &mut data) {
+            Ok(()) => self.out.push_back(Output::StreamWrite { id, data }),
+            Err(e) => warn!(stream = id.0, "not sent: {e}"),
+        }
+    }
+
+    /// Moves everything the engines produced into the output queue.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            while let Some(ev) = self.esp.poll_event() {
+                let (spi, hard) = match ev {
+                    EspEvent::SoftLifetime { spi, .. } => (spi, false),
+                    EspEvent::HardLifetime { spi, .. } => (spi, true),
+                    _ => continue,
+                };
+                if let Err(e) = self.ep.child_lifetime(now, spi, hard) {
+                    debug!("lifetime event for {spi:08x}: {e}");
+                }
+            }
+            let Some(o) = self.ep.poll_output() else {
+                return;
+            };
+            self.engine_output(now, o);
+        }
+    }
+
+    fn engine_output(&mut self, now: Instant, o: iketcp_proto::Output) {
+        use iketcp_proto::Output as E;
+        match o {
+            E::Transmit(t) => match t.path.stream() {
+                Some(id) => self.write(id, Outgoing::Ike(&t.message)),
+                None => {
+                    let data = if t.path.needs_non_esp_marker() {
+                        let mut v = Vec::with_capacity(t.message.len() + 4);
+                        udp::emit_ike(&t.message, &mut v);
+                        v
+                    } else {
+                        t.message
+                    };
+                    self.out.push_back(Output::Datagram {
+                        local: t.path.local,
+                        remote: t.path.remote,
+                        data,
+                    });
+                }
+            },
+            E::InstallChild(k) => {
+                let installed = sa_params(&k).ok_or("unsupported ESP transforms").and_then(
+                    |(inbound, outbound)| {
+                        self.esp
+                            .install_inbound(&inbound)
+                            .and_then(|()| self.esp.install_outbound(&outbound))
+                            .map_err(|_| "refused by the ESP engine")
+                    },
+                );
+                match installed {
+                    Ok(()) => {
+                        self.routes.insert(k.spi_out, ChildRoute::new(&k));
+                    }
+                    Err(e) => warn!("Child SA {:08x} not installed: {e}", k.spi_in),
+                }
+            }
+            E::RemoveChild { spi_in, spi_out } => {
+                self.esp.remove(Direction::Inbound, spi_in);
+                self.esp.remove(Direction::Outbound, spi_out);
+                self.routes.remove(&spi_out);
+            }
+            E::OpenStream { id, local, remote } => {
+                self.out.push_back(Output::Connect { id, local, remote })
+            }
+            E::CloseStream(id) => {
+                if self.streams.remove(id).is_some() {
+                    self.out.push_back(Output::Close {
+                        id,
+                        reason: CloseReason::Ike,
+                    });
+                }
+            }
+            E::ChildPath { spi_out, path, .. } => {
+                if let Some(r) = self.routes.get_mut(&spi_out) {
+                    r.path = path;
+                }
+            }
+            E::Event(e) => self.out.push_back(Output::Event(e)),
+            other => debug!("engine output not handled: {other:?}"),
+        }
+        let _ = now;
+    }
+}

@@ -1,0 +1,297 @@
+//! RFC 9329 on whole nodes (IKE and ESP in the loop) over the simulated network:
+//! fallback from UDP, connections that break and come back, and strangers on new
+//! connections.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iketcp_proto::{Event, StreamId, TcpMode, Transport};
+use iketcp_sim::{World, ipv4_udp, pair};
+use iketcp_wire::ike::{ExchangeType, Message};
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn up(w: &World, a: usize, b: usize) -> bool {
+    w.ike_up(a) && w.ike_up(b) && w.children(a) == 1 && w.children(b) == 1
+}
+
+/// Traffic both ways through the Child SA: true if each side got the other's packet.
+fn traffic(w: &mut World, a: usize, b: usize, tag: u8) -> bool {
+    let (na, nb) = (w.hosts[a].delivered.len(), w.hosts[b].delivered.len());
+    w.send_packet(a, &ipv4_udp("10.1.0.5", "10.2.0.7", &[tag; 100]));
+    w.send_packet(b, &ipv4_udp("10.2.0.7", "10.1.0.5", &[tag; 200]));
+    w.run_for(secs(0.5));
+    let got_b = w.hosts[b].delivered[nb..]
+        .iter()
+        .any(|p| p.len() == 128 && p[28] == tag);
+    let got_a = w.hosts[a].delivered[na..]
+        .iter()
+        .any(|p| p.len() == 228 && p[28] == tag);
+    got_a && got_b
+}
+
+fn ike_path(w: &World, h: usize) -> iketcp_proto::Path {
+    w.hosts[h].node.endpoint().ike_sas()[0].path
+}
+
+/// The IKE messages a host sent on streams, parsed (frames are cut out of the bytes).
+fn stream_ike(w: &World, h: usize) -> Vec<(StreamId, Message)> {
+    let mut out = Vec::new();
+    for (_, s, bytes) in &w.hosts[h].sent {
+        let Some(s) = s else { continue };
+        let mut b = &bytes[..];
+        if b.starts_with(b"IKETCP") {
+            b = &b[6..];
+        }
+        while b.len() >= 2 {
+            let n = usize::from(u16::from_be_bytes([b[0], b[1]]));
+            if n < 2 || n > b.len() {
+                break;
+            }
+            if let [0, 0, 0, 0, ike @ ..] = &b[2..n]
+                && let Ok(m) = Message::parse(ike)
+            {
+                out.push((*s, m));
+            }
+            b = &b[n..];
+        }
+    }
+    out
+}
+
+/// The IKE_SA_INIT requests a host sent over UDP.
+fn udp_inits(w: &World, h: usize) -> Vec<Message> {
+    w.hosts[h]
+        .sent
+        .iter()
+        .filter(|(_, s, _)| s.is_none())
+        .filter_map(|(_, _, d)| Message::parse(d).ok())
+        .filter(|m| m.header.exchange == ExchangeType::IKE_SA_INIT && !m.is_response())
+        .collect()
+}
+
+// R-FB-1, R-FB-2: UDP first, at least one retransmission, then a new IKE_SA_INIT over TCP
+// with a new SPI; with the defaults the tunnel is up within 1.5 s of a silent UDP
+// blackhole, and carries traffic over the connection.
+#[test]
+fn r_fb_1_r_fb_2_fallback_to_tcp_under_a_udp_blackhole() {
+    for seed in 0..20 {
+        let (mut w, a, b) = pair(seed, TcpMode::Fallback);
+        w.udp_blocked = true;
+        w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+            .unwrap();
+        assert!(
+            w.run_until(secs(1.5), |w| up(w, a, b)),
+            "seed {seed}\n{}",
+            w.dump()
+        );
+        let udp = udp_inits(&w, a);
+        assert!(udp.len() >= 2, "at least one UDP retransmission first");
+        assert_eq!(udp[0].header.spi_i, udp[1].header.spi_i);
+        let tcp = stream_ike(&w, a);
+        let tcp_init = &tcp
+            .iter()
+            .find(|(_, m)| m.header.exchange == ExchangeType::IKE_SA_INIT)
+            .expect("IKE_SA_INIT over TCP")
+            .1;
+        assert_ne!(tcp_init.header.spi_i, udp[0].header.spi_i, "a new SPI");
+        assert!(
+            w.events(a)
+                .any(|e| matches!(e, Event::FellBackToTcp { .. }))
+        );
+        assert!(matches!(ike_path(&w, a).transport, Transport::Tcp(_)));
+        assert!(matches!(ike_path(&w, b).transport, Transport::Tcp(_)));
+        // R-CONN-1: one connection carries the IKE SA and its Child SA's ESP.
+        assert_eq!(w.connections(a).len(), 1);
+        assert!(
+            traffic(&mut w, a, b, seed as u8),
+            "seed {seed}\n{}",
+            w.dump()
+        );
+        assert!(w.hosts[a].node.routes().all(|r| r.path.stream().is_some()));
+    }
+}
+
+// R-FB-3, R-CFG-1: `yes` goes straight to TCP; not a single UDP datagram is sent.
+#[test]
+fn r_fb_3_tcp_only_sends_no_udp() {
+    let (mut w, a, b) = pair(1, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)), "{}", w.dump());
+    assert!(w.hosts[a].sent.iter().all(|(_, s, _)| s.is_some()));
+    assert!(w.hosts[b].sent.iter().all(|(_, s, _)| s.is_some()));
+    assert!(traffic(&mut w, a, b, 1));
+}
+
+// R-CFG-1: `no` never touches TCP, even when UDP is blocked.
+#[test]
+fn r_cfg_1_udp_only_never_connects() {
+    let (mut w, a, _) = pair(2, TcpMode::No);
+    w.udp_blocked = true;
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    w.run_for(secs(30.0));
+    assert!(w.hosts[a].connects.is_empty());
+}
+
+// R-CONN-3, R-RETX-2, R-CONN-10, R-SEC-2, R-CONN-5: a reset connection is reopened by the
+// Originator from a new port; both sides keep their SAs; an empty INFORMATIONAL on the
+// new connection moves the Responder's return path; traffic resumes.
+#[test]
+fn r_conn_3_reconnect_after_reset_keeps_every_sa() {
+    for seed in 0..10 {
+        let (mut w, a, b) = pair(100 + seed, TcpMode::Yes);
+        w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+            .unwrap();
+        assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+        let before_a = w.hosts[a].node.endpoint().ike_sas();
+        let old = w.connections(a)[0];
+        let old_port = ike_path(&w, a).local.port();
+        w.reset(a, old);
+        assert!(
+            w.run_until(secs(2.0), |w| {
+                w.connections(a).len() == 1
+                    && w.connections(a)[0] != old
+                    && w.hosts[b].node.endpoint().ike_sas()[0].path.remote.port()
+                        == ike_path(w, a).local.port()
+            }),
+            "seed {seed}\n{}",
+            w.dump()
+        );
+        assert_ne!(ike_path(&w, a).local.port(), old_port, "a new source port");
+        // Same SAs on both sides.
+        let after_a = w.hosts[a].node.endpoint().ike_sas();
+        assert_eq!(before_a[0].spi_i, after_a[0].spi_i);
+        assert_eq!(before_a[0].children, after_a[0].children);
+        assert_eq!(w.children(a), 1);
+        assert_eq!(w.children(b), 1);
+        // R-CONN-10: an empty INFORMATIONAL on the new connection.
+        let new = w.connections(a)[0];
+        assert!(stream_ike(&w, a).iter().any(|(s, m)| *s == new
+            && m.header.exchange == ExchangeType::INFORMATIONAL
+            && !m.is_response()));
+        assert!(traffic(&mut w, a, b, 7), "seed {seed}\n{}", w.dump());
+    }
+}
+
+// R-RETX-2: a request waiting when the connection breaks is sent again, unchanged (same
+// message ID), on the new connection, and the exchange completes.
+#[test]
+fn r_retx_2_waiting_request_resent_on_the_new_connection() {
+    let (mut w, a, b) = pair(7, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let ike = w.hosts[a].node.endpoint().ike_sas()[0].id;
+    let old = w.connections(a)[0];
+    // The rekey request leaves, and the connection breaks before it arrives.
+    w.command(a, |ep, now| ep.rekey_ike(now, ike)).unwrap();
+    w.reset(a, old);
+    assert!(
+        w.run_until(secs(3.0), |w| w
+            .events(a)
+            .any(|e| matches!(e, Event::IkeRekeyed { .. }))
+            && w.hosts[a].node.endpoint().ike_sas().len() == 1
+            && w.hosts[b].node.endpoint().ike_sas().len() == 1),
+        "{}",
+        w.dump()
+    );
+    let sent = stream_ike(&w, a);
+    let rekeys: Vec<_> = sent
+        .iter()
+        .filter(|(_, m)| m.header.exchange == ExchangeType::CREATE_CHILD_SA && !m.is_response())
+        .collect();
+    assert_eq!(rekeys.len(), 2, "sent once per connection");
+    assert_ne!(rekeys[0].0, rekeys[1].0);
+    assert_eq!(rekeys[0].1.header.message_id, rekeys[1].1.header.message_id);
+    assert!(traffic(&mut w, a, b, 9));
+    // R-CONN-2: a stays the Originator through the rekey and reconnects again.
+    let c = w.connections(a)[0];
+    w.reset(a, c);
+    assert!(
+        w.run_until(secs(3.0), |w| w.connections(a).len() == 1
+            && w.connections(a)[0] != c
+            && ike_path(w, b).remote == ike_path(w, a).local),
+        "{}",
+        w.dump()
+    );
+    assert!(traffic(&mut w, a, b, 10), "{}", w.dump());
+}
+
+// R-SEC-1, R-CONN-4: a stranger who opens a connection with the prefix and replays
+// captured messages moves nothing: the Responder keeps sending on the Originator's
+// connection, and the replay gets at most the cached response.
+#[test]
+fn r_sec_1_replay_on_a_new_connection_moves_nothing() {
+    let (mut w, a, b) = pair(8, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let before = ike_path(&w, b);
+    // Everything a sent on its connection, prefix included.
+    let captured: Vec<u8> = w.hosts[a]
+        .sent
+        .iter()
+        .filter(|(_, s, _)| s.is_some())
+        .flat_map(|(_, _, d)| d.clone())
+        .collect();
+    let stranger: SocketAddr = "192.0.2.66:51000".parse().unwrap();
+    w.stranger_connects(stranger, "10.0.0.2:4500".parse().unwrap(), &captured);
+    w.run_for(secs(0.5));
+    assert_eq!(ike_path(&w, b), before, "{}", w.dump());
+    assert_eq!(w.children(b), 1);
+    assert!(traffic(&mut w, a, b, 11));
+}
+
+// R-CONN-9: after the IKE SA is deleted the Originator closes its connection.
+#[test]
+fn r_conn_9_originator_closes_after_delete() {
+    let (mut w, a, b) = pair(9, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let ike = w.hosts[a].node.endpoint().ike_sas()[0].id;
+    w.command(a, |ep, now| ep.terminate(now, ike)).unwrap();
+    assert!(w.run_until(secs(2.0), |w| w.connections(a).is_empty()));
+    assert!(w.hosts[b].node.endpoint().ike_sas().is_empty());
+}
+
+// R-FRAME-1, R-SEC-3: a connection that does not send the prefix in time, or sends a
+// wrong one, is closed; an established SA keeps carrying traffic.
+#[test]
+fn r_frame_1_prefix_rules_on_the_responder() {
+    let (mut w, a, b) = pair(10, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let to: SocketAddr = "10.0.0.2:4500".parse().unwrap();
+    let slow = w.stranger_connects("192.0.2.1:1000".parse().unwrap(), to, b"IKE");
+    let wrong = w.stranger_connects("192.0.2.2:1000".parse().unwrap(), to, b"IKEUDP");
+    // A split prefix is accepted: the rest comes later.
+    let split = w.stranger_connects("192.0.2.3:1000".parse().unwrap(), to, b"IK");
+    let now = w.at();
+    w.hosts[b].node.handle(
+        now,
+        iketcp_node::Input::StreamData {
+            id: split,
+            data: b"ETCP",
+        },
+    );
+    w.run_for(secs(11.0));
+    let closed = &w.hosts[b].closed;
+    assert!(
+        closed
+            .iter()
+            .any(|(id, r)| *id == slow && *r == iketcp_node::CloseReason::PrefixTimeout)
+    );
+    assert!(
+        closed
+            .iter()
+            .any(|(id, r)| *id == wrong && matches!(r, iketcp_node::CloseReason::Framing(_)))
+    );
+    assert!(!closed.iter().any(|(id, _)| *id == split), "{closed:?}");
+    assert!(traffic(&mut w, a, b, 12));
+}
