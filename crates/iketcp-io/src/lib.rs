@@ -1,6 +1,11 @@
 //! The async I/O layer of iketcp: moves bytes between sockets and the sans-IO cores.
 //!
-//! [`stream`] carries RFC 9329 framing over any tokio byte stream, so a plain TCP
-//! connection, a TLS session and an HTTP CONNECT tunnel share one implementation.
+//! [`driver`] runs an [`iketcp_node::Node`] over UDP sockets, TCP listeners and the
+//! connections the node asks for. [`stream`] carries RFC 9329 framing over any tokio
+//! byte stream, so a plain TCP connection, a TLS session and an HTTP CONNECT tunnel
+//! share one implementation.
 
+pub mod driver;
 pub mod stream;
+
+pub use driver::{Driver, DriverConfig, Handle, Report};

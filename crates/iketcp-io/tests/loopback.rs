@@ -1,0 +1,238 @@
+//! Two nodes over real sockets on loopback (no root needed): UDP towards a responder
+//! that does not listen on UDP, the fallback to RFC 9329 TCP, ESP carried over the
+//! connection both ways, and hostile clients on the responder's TCP port.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use iketcp_io::{Driver, DriverConfig, Handle, Report};
+use iketcp_node::{Node, NodeConfig};
+use iketcp_proto::{EndpointConfig, Event, TcpMode, Transport};
+use iketcp_sim::{ipv4_udp, peer_config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// A port free on `ip` for both UDP and TCP right now.
+fn free_port(ip: &str) -> u16 {
+    for _ in 0..100 {
+        let t = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip}");
+}
+
+struct Peer {
+    handle: Handle,
+    reports: mpsc::UnboundedReceiver<Report>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peer {
+    /// Waits for a report that `want` accepts, at most `limit`.
+    async fn wait(&mut self, limit: Duration, mut want: impl FnMut(&Report) -> bool) -> bool {
+        let end = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(end, self.reports.recv()).await {
+                Ok(Some(r)) if want(&r) => return true,
+                Ok(Some(_)) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+async fn start(node: Node, config: DriverConfig) -> Peer {
+    let (tx, reports) = mpsc::unbounded_channel();
+    let d = Driver::bind(config, node, tx).await.expect("bind");
+    let handle = d.handle();
+    let task = tokio::spawn(d.run());
+    Peer {
+        handle,
+        reports,
+        task,
+    }
+}
+
+fn node(peer: iketcp_proto::PeerConfig, seed: u64, cfg: NodeConfig) -> Node {
+    Node::new(
+        cfg,
+        iketcp_proto::Endpoint::new(
+            EndpointConfig::default(),
+            vec![peer],
+            Box::new(iketcp_crypto::DeterministicRng::from_u64(seed)),
+        ),
+        iketcp_esp::Engine::new(),
+    )
+}
+
+/// a at 127.0.0.1 (UDP bound, `mode`), b at 127.0.0.2 listening on TCP only, or on UDP
+/// too with `b_udp`.
+async fn pair(mode: TcpMode, b_udp: bool, b_node: NodeConfig) -> (Peer, Peer, SocketAddr) {
+    let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let a_addr: SocketAddr = format!("127.0.0.1:{pa}").parse().unwrap();
+    let b_addr: SocketAddr = format!("127.0.0.2:{pb}").parse().unwrap();
+    let mut a_cfg = peer_config(
+        "b",
+        (&a_addr.to_string(), &b_addr.to_string()),
+        ("a@loop.test", "b@loop.test"),
+        ("10.1.0.0/24", "10.2.0.0/24"),
+        mode,
+    );
+    a_cfg.tcp.remote_port = pb;
+    let b_cfg = peer_config(
+        "a",
+        (&b_addr.to_string(), &a_addr.to_string()),
+        ("b@loop.test", "a@loop.test"),
+        ("10.2.0.0/24", "10.1.0.0/24"),
+        TcpMode::No,
+    );
+    let b = start(
+        node(b_cfg, 2, b_node),
+        DriverConfig {
+            udp: if b_udp { vec![b_addr] } else { vec![] },
+            tcp: vec![b_addr],
+            ..DriverConfig::default()
+        },
+    )
+    .await;
+    let a = start(
+        node(a_cfg, 1, NodeConfig::default()),
+        DriverConfig {
+            udp: vec![a_addr],
+            ..DriverConfig::default()
+        },
+    )
+    .await;
+    (a, b, b_addr)
+}
+
+fn child_up(r: &Report) -> bool {
+    matches!(r, Report::Event(Event::ChildUp { .. }))
+}
+
+/// Sends a packet each way and waits for both to come out.
+async fn traffic(a: &mut Peer, b: &mut Peer, tag: u8) -> bool {
+    a.handle
+        .send_packet(ipv4_udp("10.1.0.5", "10.2.0.7", &[tag; 100]));
+    let got_b = b
+        .wait(
+            Duration::from_secs(5),
+            |r| matches!(r, Report::Packet(p) if p.len() == 128 && p[28] == tag),
+        )
+        .await;
+    b.handle
+        .send_packet(ipv4_udp("10.2.0.7", "10.1.0.5", &[tag; 200]));
+    let got_a = a
+        .wait(
+            Duration::from_secs(5),
+            |r| matches!(r, Report::Packet(p) if p.len() == 228 && p[28] == tag),
+        )
+        .await;
+    got_a && got_b
+}
+
+// R-FB-1, R-FB-2, R-CFG-1 over real sockets: the responder does not listen on UDP; the
+// initiator falls back to TCP and the tunnel carries traffic over the connection.
+#[tokio::test]
+async fn r_fb_1_fallback_over_real_sockets() {
+    let (mut a, mut b, _) = pair(TcpMode::Fallback, false, NodeConfig::default()).await;
+    let t0 = Instant::now();
+    a.handle
+        .command(|ep, now| ep.initiate(now, "b", Some("net")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.wait(Duration::from_secs(10), child_up).await);
+    let took = t0.elapsed();
+    println!("Child SA up over TCP {took:?} after the start");
+    let path = a
+        .handle
+        .inspect(|n| n.endpoint().ike_sas()[0].path)
+        .await
+        .unwrap();
+    assert!(matches!(path.transport, Transport::Tcp(_)), "{path}");
+    assert!(traffic(&mut a, &mut b, 1).await);
+    drop(a.handle);
+    drop(b.handle);
+    let _ = a.task.await;
+    let _ = b.task.await;
+}
+
+// R-FRAME-1, R-FRAME-2, R-SEC-3, R-SEC-4 over real sockets: a wrong prefix and Length 0
+// or 1 close their connection, a prefix split across writes is accepted, a prefix that
+// never completes is closed at the deadline; the established SA carries traffic
+// throughout.
+#[tokio::test]
+async fn hostile_clients_close_only_their_own_connection() {
+    let cfg = NodeConfig {
+        prefix_timeout: Duration::from_millis(500),
+        ..NodeConfig::default()
+    };
+    let (mut a, mut b, b_addr) = pair(TcpMode::Yes, true, cfg).await;
+    a.handle
+        .command(|ep, now| ep.initiate(now, "b", Some("net")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.wait(Duration::from_secs(10), child_up).await);
+    assert!(traffic(&mut a, &mut b, 2).await);
+
+    async fn closed_by_peer(s: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+    // A wrong prefix.
+    let mut s = TcpStream::connect(b_addr).await.unwrap();
+    s.write_all(b"IKEUDP").await.unwrap();
+    assert!(closed_by_peer(&mut s).await, "wrong prefix");
+    // Length 0 and Length 1.
+    for len in [0u8, 1] {
+        let mut s = TcpStream::connect(b_addr).await.unwrap();
+        s.write_all(b"IKETCP\x00").await.unwrap();
+        s.write_all(&[len]).await.unwrap();
+        assert!(closed_by_peer(&mut s).await, "Length {len}");
+    }
+    // A header-only IKE_SA_INIT (28 bytes of IKE header, no payload) is refused or
+    // answered, never kills the connection's neighbours.
+    let mut s = TcpStream::connect(b_addr).await.unwrap();
+    let mut msg = b"IKETCP".to_vec();
+    msg.extend_from_slice(&(2u16 + 4 + 28).to_be_bytes());
+    msg.extend_from_slice(&[0; 4]);
+    let mut hdr = [0u8; 28];
+    hdr[0..8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    hdr[17] = 0x20;
+    hdr[18] = 34;
+    hdr[19] = 0x08;
+    hdr[24..28].copy_from_slice(&28u32.to_be_bytes());
+    msg.extend_from_slice(&hdr);
+    s.write_all(&msg).await.unwrap();
+    // A prefix in two pieces, then silence: accepted, then closed when idle, not
+    // before the prefix deadline passes.
+    let mut split = TcpStream::connect(b_addr).await.unwrap();
+    split.write_all(b"IKE").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    split.write_all(b"TCP").await.unwrap();
+    // A prefix that never completes.
+    let mut slow = TcpStream::connect(b_addr).await.unwrap();
+    slow.write_all(b"IK").await.unwrap();
+    assert!(closed_by_peer(&mut slow).await, "incomplete prefix");
+    let mut buf = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), split.read(&mut buf))
+            .await
+            .is_err(),
+        "a split prefix is accepted"
+    );
+    assert!(traffic(&mut a, &mut b, 3).await);
+    drop(a.handle);
+    drop(b.handle);
+    let _ = a.task.await;
+    let _ = b.task.await;
+}
