@@ -3,8 +3,10 @@
 //! libFuzzer; `tests/corpus.rs` replays the committed corpus through them in `cargo test`.
 
 mod engine;
+mod stateful;
 
 pub use engine::{ike_established, ike_responder};
+pub use stateful::ike_stateful;
 
 use bytes::BytesMut;
 use iketcp_wire::encap::stream::{Deframer, Frame, Framer, Limits, Outgoing, Role};

@@ -44,3 +44,8 @@ fn ike_responder_corpus() {
 fn ike_established_corpus() {
     replay("ike_established", iketcp_fuzz::ike_established);
 }
+
+#[test]
+fn ike_stateful_corpus() {
+    replay("ike_stateful", iketcp_fuzz::ike_stateful);
+}
