@@ -2,7 +2,7 @@
 //! messages to send, Child SA keys and events come out (RFC 7296 §2.6 routing by SPI,
 //! half-open accounting and cookies live here too).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use core::net::{IpAddr, SocketAddr};
@@ -80,6 +80,61 @@ pub struct Endpoint {
     half_open: HashMap<u64, IpAddr>,
     half_open_by_source: HashMap<IpAddr, usize>,
     stats: EndpointStats,
+    index: Index,
+}
+
+/// What the endpoint knows of each IKE SA without asking it: its next deadline and the
+/// streams it uses, kept current after every handler so that finding due SAs, the next
+/// deadline or the SAs of a stream costs the same with 10 SAs as with 100,000.
+#[derive(Default)]
+struct Index {
+    entries: HashMap<u64, Indexed>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    streams: HashMap<StreamId, HashSet<u64>>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+struct Indexed {
+    deadline: Option<Instant>,
+    stream: Option<StreamId>,
+    awaiting: Option<StreamId>,
+}
+
+impl Index {
+    /// Records `now` (`None`: the SA is gone) for the SA `spi`.
+    fn set(&mut self, spi: u64, now: Option<Indexed>) {
+        let old = self.entries.get(&spi).copied();
+        if old == now {
+            return;
+        }
+        if let Some(o) = old {
+            if let Some(d) = o.deadline {
+                self.deadlines.remove(&(d, spi));
+            }
+            for id in [o.stream, o.awaiting].into_iter().flatten() {
+                if let Some(set) = self.streams.get_mut(&id) {
+                    set.remove(&spi);
+                    if set.is_empty() {
+                        self.streams.remove(&id);
+                    }
+                }
+            }
+        }
+        match now {
+            Some(n) => {
+                if let Some(d) = n.deadline {
+                    self.deadlines.insert((d, spi));
+                }
+                for id in [n.stream, n.awaiting].into_iter().flatten() {
+                    self.streams.entry(id).or_default().insert(spi);
+                }
+                self.entries.insert(spi, n);
+            }
+            None => {
+                self.entries.remove(&spi);
+            }
+        }
+    }
 }
 
 /// Counters of what the endpoint refused, for operators.
@@ -161,6 +216,7 @@ impl Endpoint {
             half_open: HashMap::new(),
             half_open_by_source: HashMap::new(),
             stats: EndpointStats::default(),
+            index: Index::default(),
         }
     }
 
@@ -208,6 +264,17 @@ impl Endpoint {
             self.half_open_done(local_spi);
         }
         self.apply(now, local_spi, family, fx);
+        self.reindex(local_spi);
+    }
+
+    /// Brings the index entry of `spi` up to date with the SA.
+    fn reindex(&mut self, spi: u64) {
+        let now = self.sas.get(&spi).map(|sa| Indexed {
+            deadline: sa.next_timeout(),
+            stream: sa.path.stream(),
+            awaiting: sa.awaiting_stream,
+        });
+        self.index.set(spi, now);
     }
 
     /// Carries out what a handler of the IKE SA `local_spi` asked for beyond itself.
@@ -297,6 +364,7 @@ impl Endpoint {
             self.by_id.insert(sa.id, spi);
             self.shared.local_spis.insert(spi);
             self.sas.insert(spi, sa);
+            self.reindex(spi);
         }
     }
 
@@ -316,6 +384,7 @@ impl Endpoint {
                 self.init_index.remove(&(from, sa.spi_i));
             }
             self.half_open_done(local_spi);
+            self.index.set(local_spi, None);
             for c in &sa.children {
                 self.shared.child_spis.remove(&c.spi_in);
             }
@@ -523,7 +592,7 @@ impl Endpoint {
         local: SocketAddr,
         remote: SocketAddr,
     ) {
-        for spi in self.on_stream(|sa| sa.awaiting_stream == Some(id)) {
+        for spi in self.on_stream(id, |sa| sa.awaiting_stream == Some(id)) {
             self.run(now, spi, |sa, cx| sa.stream_opened(cx, id, local, remote));
         }
     }
@@ -532,7 +601,7 @@ impl Endpoint {
     /// opened. No SA goes with it (R-SEC-2); the TCP Originator reconnects (R-CONN-3).
     pub fn stream_closed(&mut self, now: Instant, id: StreamId) {
         let hit = |sa: &IkeSa| sa.awaiting_stream == Some(id) || sa.path.stream() == Some(id);
-        for spi in self.on_stream(hit) {
+        for spi in self.on_stream(id, hit) {
             self.run(now, spi, |sa, cx| sa.stream_closed(cx, id));
         }
     }
@@ -545,18 +614,18 @@ impl Endpoint {
 
     /// Whether any IKE SA sends on, or waits for, stream `id`.
     pub fn stream_in_use(&self, id: StreamId) -> bool {
-        self.sas
-            .values()
-            .any(|sa| sa.path.stream() == Some(id) || sa.awaiting_stream == Some(id))
+        self.index.streams.contains_key(&id)
     }
 
-    /// The local SPIs of the SAs `hit` selects. Streams open and close rarely against
-    /// the traffic they carry, so a scan is enough here.
-    fn on_stream(&self, hit: impl Fn(&IkeSa) -> bool) -> Vec<u64> {
-        self.sas
-            .iter()
-            .filter(|(_, sa)| hit(sa))
-            .map(|(k, _)| *k)
+    /// The local SPIs of the SAs on stream `id` that `hit` selects.
+    fn on_stream(&self, id: StreamId, hit: impl Fn(&IkeSa) -> bool) -> Vec<u64> {
+        self.index
+            .streams
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter(|spi| self.sas.get(spi).is_some_and(&hit))
+            .copied()
             .collect()
     }
 
@@ -674,10 +743,10 @@ impl Endpoint {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<u64> = self
-            .sas
-            .iter()
-            .filter(|(_, sa)| sa.next_timeout().is_some_and(|t| t <= now))
-            .map(|(spi, _)| *spi)
+            .index
+            .deadlines
+            .range(..=(now, u64::MAX))
+            .map(|(_, spi)| *spi)
             .collect();
         for spi in due {
             self.run(now, spi, |sa, cx| sa.handle_timeout(cx));
@@ -691,7 +760,7 @@ impl Endpoint {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(IkeSa::next_timeout).min()
+        self.index.deadlines.first().map(|(t, _)| *t)
     }
 
     /// The keys of an IKE SA, for decrypting captures (Wireshark's

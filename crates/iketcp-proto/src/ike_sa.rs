@@ -956,6 +956,9 @@ impl IkeSa {
     pub fn established(&mut self, cx: &mut Cx<'_>) {
         self.state = State::Established;
         self.half_open_until = None;
+        // The IKE_SA_INIT messages served the AUTH payloads only (RFC 7296 §2.15).
+        self.init_request = Vec::new();
+        self.init_response = Vec::new();
         if let Some(p) = self.peer_config(cx) {
             let lt = p.ike_lifetime;
             let dpd = p.dpd;
