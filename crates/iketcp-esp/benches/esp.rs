@@ -1,11 +1,15 @@
 //! ESP throughput on 1400-byte packets: the engine's encapsulate + decapsulate beside a
-//! bare aws-lc-rs AEAD seal + open of the same bytes, in the same run.
+//! bare aws-lc-rs AEAD seal + open of the same bytes, in the same run; `engine_selectors`
+//! adds the RFC 4301 §5.2 inbound selector check, with four selectors a side and the
+//! packet matching the last of each.
 
 use std::hint::black_box;
+use std::net::IpAddr;
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use iketcp_esp::{Algorithm, Engine, SaParams};
+use iketcp_wire::ike::TrafficSelector;
 
 const PAYLOAD: usize = 1400;
 const SPI: u32 = 0x0102_0304;
@@ -15,7 +19,39 @@ fn ip_packet() -> Vec<u8> {
     p[0] = 0x45;
     p[2..4].copy_from_slice(&(PAYLOAD as u16).to_be_bytes());
     p[9] = 17;
+    p[12..16].copy_from_slice(&[10, 2, 0, 5]);
+    p[16..20].copy_from_slice(&[10, 1, 0, 7]);
+    p[20..22].copy_from_slice(&4500u16.to_be_bytes());
+    p[22..24].copy_from_slice(&53u16.to_be_bytes());
     p
+}
+
+fn ts(start: &str, end: &str, ip_protocol: u8, ports: (u16, u16)) -> TrafficSelector {
+    TrafficSelector {
+        ip_protocol,
+        start_port: ports.0,
+        end_port: ports.1,
+        start_addr: start.parse::<IpAddr>().unwrap(),
+        end_addr: end.parse::<IpAddr>().unwrap(),
+    }
+}
+
+/// Our side and the peer's; the bench packet matches only the last selector of each.
+fn selectors() -> (Vec<TrafficSelector>, Vec<TrafficSelector>) {
+    let any = (0, u16::MAX);
+    let local = vec![
+        ts("fd00:1::", "fd00:1::ffff", 0, any),
+        ts("10.1.0.0", "10.1.0.255", 6, (443, 443)),
+        ts("10.1.0.0", "10.1.0.255", 17, (123, 123)),
+        ts("10.1.0.0", "10.1.0.255", 17, (53, 53)),
+    ];
+    let remote = vec![
+        ts("fd00:2::", "fd00:2::ffff", 0, any),
+        ts("192.168.0.0", "192.168.255.255", 0, any),
+        ts("10.3.0.0", "10.3.0.255", 17, any),
+        ts("10.2.0.0", "10.2.0.255", 17, any),
+    ];
+    (local, remote)
 }
 
 fn bench(c: &mut Criterion) {
@@ -35,21 +71,29 @@ fn bench(c: &mut Criterion) {
         // Replay protection off on the receiver: the bench sends each sequence number
         // once but runs more iterations than a window would let through out of order.
         let params = SaParams::new(SPI, alg, key.clone()).with_esn(true);
-        let mut tx = Engine::new();
-        let mut rx = Engine::new();
-        tx.install_outbound(&params).unwrap();
-        rx.install_inbound(&params.clone().with_replay_window(0))
-            .unwrap();
+        let (local, remote) = selectors();
         let ip = ip_packet();
         let mut esp = vec![0u8; PAYLOAD + 64];
         let mut plain = vec![0u8; PAYLOAD + 64];
-        g.bench_function(format!("engine/{name}"), |b| {
-            b.iter(|| {
-                let e = tx.encapsulate(SPI, black_box(&ip), &mut esp).unwrap();
-                let d = rx.decapsulate(&esp[..e.len], &mut plain).unwrap();
-                let _ = black_box(d);
-            })
-        });
+        for (variant, inbound) in [
+            ("engine", params.clone()),
+            (
+                "engine_selectors",
+                params.clone().with_selectors(local, remote),
+            ),
+        ] {
+            let mut tx = Engine::new();
+            let mut rx = Engine::new();
+            tx.install_outbound(&params).unwrap();
+            rx.install_inbound(&inbound.with_replay_window(0)).unwrap();
+            g.bench_function(format!("{variant}/{name}"), |b| {
+                b.iter(|| {
+                    let e = tx.encapsulate(SPI, black_box(&ip), &mut esp).unwrap();
+                    let d = rx.decapsulate(&esp[..e.len], &mut plain).unwrap();
+                    let _ = black_box(d);
+                })
+            });
+        }
 
         let k = LessSafeKey::new(UnboundKey::new(aead_alg, &key[..key.len() - 4]).unwrap());
         // Ciphertext and tag side by side, as `open_in_place` wants them; only the 16-byte

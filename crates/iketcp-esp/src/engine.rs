@@ -79,7 +79,7 @@ impl Engine {
         }
         let sa = InboundSa::new(params)?;
         self.inbound.insert(params.spi, sa);
-        tracing::debug!(spi = format_args!("{:#010x}", params.spi), algorithm = ?params.algorithm, mode = ?params.mode, esn = params.esn, window = params.replay_window, "inbound ESP SA installed");
+        tracing::debug!(spi = format_args!("{:#010x}", params.spi), algorithm = ?params.algorithm, mode = ?params.mode, esn = params.esn, window = params.replay_window, selectors = params.selectors.is_some(), "inbound ESP SA installed");
         Ok(())
     }
 
@@ -144,9 +144,10 @@ impl Engine {
     /// Verifies and decrypts one ESP packet into `out` (RFC 4303 §3.4).
     ///
     /// `out` needs at most `esp_packet.len()` bytes. The order is the RFC's: SPI lookup,
-    /// replay check, ICV, window update, trailer. Every refused packet is counted in
-    /// [`stats`](Self::stats) and, when its SPI is known, in [`sa_stats`](Self::sa_stats);
-    /// none is ever delivered.
+    /// replay check, ICV, window update, trailer, then the SA's traffic selectors when it
+    /// has them ([`SaParams::with_selectors`], RFC 4301 §5.2). Every refused packet is
+    /// counted in [`stats`](Self::stats) and, when its SPI is known, in
+    /// [`sa_stats`](Self::sa_stats); none is ever delivered.
     pub fn decapsulate(
         &mut self,
         esp_packet: &[u8],

@@ -1,6 +1,6 @@
 //! Errors of the ESP engine.
 //!
-//! Two families share one enum. Inbound drops (`NotEsp` … `BadInnerPacket`) describe a
+//! Two families share one enum. Inbound drops (`NotEsp` … `SelectorMismatch`) describe a
 //! packet from the network that was discarded and counted; RFC 4303 §3.4 says such a
 //! packet is dropped and audited, never answered, so the caller only logs or counts them.
 //! The rest are refusals of a local request (configuration, buffer sizes, an SA that may
@@ -35,6 +35,14 @@ pub enum EspError {
     /// Tunnel mode: the inner packet is not the IP version the Next Header announces.
     #[error("inner packet does not match next header {next_header} on SPI {spi:#010x}")]
     BadInnerPacket { spi: u32, next_header: u8 },
+    /// Authentic, but outside the SA's traffic selectors (RFC 4301 §5.2): in tunnel mode
+    /// an inner source, destination, protocol or port the Child SA was not negotiated
+    /// for; in transport mode a protocol or port. The packet still moved the replay
+    /// window, since its ICV verified.
+    #[error(
+        "packet with sequence number {seq} is outside the traffic selectors of SPI {spi:#010x}"
+    )]
+    SelectorMismatch { spi: u32, seq: u64 },
 
     // --- local refusals ---
     /// The SA reached a hard byte or packet lifetime and may no longer be used.
@@ -65,6 +73,9 @@ pub enum EspError {
         expected: usize,
         got: usize,
     },
+    /// A traffic selector whose start and end addresses are of different families.
+    #[error("traffic selector mixes IPv4 and IPv6 addresses")]
+    InvalidSelector,
     #[error("replay window {window} is larger than the supported {max}")]
     ReplayWindowTooLarge { window: u32, max: u32 },
     /// The first sequence number must be at least 1 and inside the SA's number space.
@@ -93,6 +104,7 @@ impl EspError {
                 | Self::AuthenticationFailed { .. }
                 | Self::BadPadding { .. }
                 | Self::BadInnerPacket { .. }
+                | Self::SelectorMismatch { .. }
         )
     }
 }

@@ -1,8 +1,13 @@
 //! Entry points for fuzz targets; present only with the `insecure-fuzzing` feature.
 //!
 //! The SAs here use [`Algorithm::NullForFuzzing`], whose ICV always verifies, so arbitrary
-//! input reaches the anti-replay window, ESN inference and the trailer checks. One SA
-//! with a real AEAD key keeps the ICV failure path in reach too.
+//! input reaches the anti-replay window, ESN inference, the trailer checks and the
+//! traffic selector check on the inner packet. One SA with a real AEAD key keeps the ICV
+//! failure path in reach too.
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use iketcp_wire::ike::TrafficSelector;
 
 use crate::algorithm::Algorithm;
 use crate::engine::Engine;
@@ -15,8 +20,20 @@ pub const FUZZ_SPI_ESN: u32 = 1;
 pub const FUZZ_SPI_STREAM: u32 = 2;
 /// SPI of an AES-128-GCM SA with a fixed key.
 pub const FUZZ_SPI_GCM: u32 = 3;
+/// SPI of the null SA in tunnel mode with traffic selectors (RFC 4301 §5.2): from
+/// 10.2.0.0/16 or any IPv6 source, to TCP port 443 in 10.1.0.0/16 or, for any protocol,
+/// to any IPv6 address whose ports are OPAQUE.
+pub const FUZZ_SPI_SELECTORS: u32 = 4;
 
-/// An engine with the three fuzzing SAs installed inbound.
+fn v4_range(start: [u8; 4], end: [u8; 4]) -> TrafficSelector {
+    TrafficSelector {
+        start_addr: IpAddr::V4(Ipv4Addr::from(start)),
+        end_addr: IpAddr::V4(Ipv4Addr::from(end)),
+        ..TrafficSelector::ipv4_any()
+    }
+}
+
+/// An engine with the four fuzzing SAs installed inbound.
 pub fn fuzz_engine() -> Engine {
     let mut e = Engine::new();
     let sas = [
@@ -25,6 +42,25 @@ pub fn fuzz_engine() -> Engine {
             .with_replay_window(STREAM_REPLAY_WINDOW)
             .with_mode(Mode::Transport),
         SaParams::new(FUZZ_SPI_GCM, Algorithm::AesGcm16_128, vec![7u8; 20]),
+        SaParams::new(FUZZ_SPI_SELECTORS, Algorithm::NullForFuzzing, Vec::new()).with_selectors(
+            vec![
+                TrafficSelector {
+                    ip_protocol: 6,
+                    start_port: 443,
+                    end_port: 443,
+                    ..v4_range([10, 1, 0, 0], [10, 1, 255, 255])
+                },
+                TrafficSelector {
+                    start_port: u16::MAX,
+                    end_port: 0,
+                    ..TrafficSelector::ipv6_any()
+                },
+            ],
+            vec![
+                v4_range([10, 2, 0, 0], [10, 2, 255, 255]),
+                TrafficSelector::ipv6_any(),
+            ],
+        ),
     ];
     for p in &sas {
         if e.install_inbound(p).is_err() {

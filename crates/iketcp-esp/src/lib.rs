@@ -10,6 +10,7 @@
 //! - [`algorithm`]: the transforms (RFC 4106, RFC 7634, RFC 3602 + RFC 4868).
 //! - `replay`: the anti-replay window and ESN inference (RFC 4303 §3.4.3, Appendix A).
 //! - [`sa`]: one SA's outbound and inbound processing (RFC 4303 §3.3, §3.4).
+//! - [`selector`]: the inbound traffic selector check (RFC 4301 §5.2).
 //! - [`engine`]: the SA database and the entry points.
 //! - [`lifetime`]: byte and packet lifetimes and the events they raise.
 //! - [`wireshark`]: key export for test captures (opt-in; writes secrets).
@@ -29,6 +30,7 @@ pub mod lifetime;
 pub mod random;
 mod replay;
 pub mod sa;
+pub mod selector;
 pub mod stats;
 pub mod wireshark;
 
@@ -43,4 +45,5 @@ pub use sa::{
     DEFAULT_REPLAY_WINDOW, Decapsulated, Direction, Encapsulated, Mode, STREAM_REPLAY_WINDOW,
     SaParams,
 };
+pub use selector::InboundSelectors;
 pub use stats::{SaStats, Stats};

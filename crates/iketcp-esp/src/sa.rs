@@ -5,6 +5,7 @@
 //! negotiated (RFC 7296 §2.17), and removes them on rekey or delete.
 
 use iketcp_wire::esp::{EspPacket, HEADER_LEN, NEXT_HEADER_NONE, emit_header, parse_trailer};
+use iketcp_wire::ike::TrafficSelector;
 
 use crate::algorithm::Algorithm;
 use crate::cipher::{OpenFailure, OpenKey, SealKey, SeqCtx};
@@ -14,6 +15,7 @@ use crate::key::KeyMaterial;
 use crate::lifetime::{Crossed, Lifetime, Usage};
 use crate::random::RandomSource;
 use crate::replay::{MAX_REPLAY_WINDOW, ReplayWindow};
+use crate::selector::{InboundSelectors, Policy, Refused};
 use crate::stats::SaStats;
 
 /// RFC 4303 §3.4.3: a window of 64 packets SHOULD be the default.
@@ -45,8 +47,8 @@ pub enum Direction {
 /// Everything needed to install one SA.
 ///
 /// Construct with [`SaParams::new`] and adjust with the `with_*` methods; the defaults are
-/// tunnel mode, no ESN, a window of [`DEFAULT_REPLAY_WINDOW`], no lifetime limits, and a
-/// first sequence number of 1.
+/// tunnel mode, no ESN, a window of [`DEFAULT_REPLAY_WINDOW`], no lifetime limits, a
+/// first sequence number of 1, and no traffic selectors.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SaParams {
@@ -64,6 +66,10 @@ pub struct SaParams {
     /// Outbound: the first sequence number sent. Inbound: the window starts as if every
     /// number below it had arrived. 1 for a new SA; other values serve tests and tools.
     pub initial_seq: u64,
+    /// Inbound only: the traffic the SA may carry (RFC 4301 §5.2). `None` admits every
+    /// authentic packet; an SA negotiated by IKE should always have its selectors set.
+    /// Outbound SAs ignore it: choosing the SA for a packet is the caller's job.
+    pub selectors: Option<InboundSelectors>,
 }
 
 impl SaParams {
@@ -77,6 +83,7 @@ impl SaParams {
             mode: Mode::Tunnel,
             lifetime: Lifetime::UNLIMITED,
             initial_seq: 1,
+            selectors: None,
         }
     }
 
@@ -102,6 +109,18 @@ impl SaParams {
 
     pub fn with_initial_seq(mut self, seq: u64) -> Self {
         self.initial_seq = seq;
+        self
+    }
+
+    /// Inbound: delivers only packets from `remote_ts` (the peer's side of the Child SA)
+    /// to `local_ts` (ours), as negotiated in TSi and TSr (RFC 7296 §2.9); see
+    /// [`InboundSelectors`] and [`crate::selector`] for the matching rules.
+    pub fn with_selectors(
+        mut self,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+    ) -> Self {
+        self.selectors = Some(InboundSelectors::new(local_ts, remote_ts));
         self
     }
 
@@ -324,6 +343,7 @@ pub(crate) struct InboundSa {
     mode: Mode,
     key: OpenKey,
     window: ReplayWindow,
+    policy: Option<Policy>,
     pub(crate) usage: Usage,
     pub(crate) stats: SaStats,
 }
@@ -338,13 +358,15 @@ impl InboundSa {
             mode: p.mode,
             key: OpenKey::new(p.algorithm, &p.key)?,
             window: ReplayWindow::new(p.replay_window, p.esn, p.initial_seq),
+            policy: p.selectors.as_ref().map(Policy::new).transpose()?,
             usage: Usage::new(&p.lifetime),
             stats: SaStats::default(),
         })
     }
 
     /// RFC 4303 §3.4: lengths, then the replay window (§3.4.3), then the ICV and decryption
-    /// (§3.4.4), then the window update, then the trailer. Drops are counted per SA here.
+    /// (§3.4.4), then the window update, then the trailer, then the selectors (RFC 4301
+    /// §5.2). Drops are counted per SA here.
     pub(crate) fn decapsulate(
         &mut self,
         packet: &EspPacket<&[u8]>,
@@ -424,14 +446,43 @@ impl InboundSa {
                         next_header: trailer.next_header,
                     });
                 }
+                if let Some(policy) = &self.policy {
+                    policy
+                        .check_tunnel(inner)
+                        .map_err(|r| refused(spi, seq, r))?;
+                }
                 Decapsulated::Tunnel { spi, len }
             }
-            Mode::Transport => Decapsulated::Transport {
-                spi,
-                len,
-                protocol: trailer.next_header,
-            },
+            Mode::Transport => {
+                if let Some(policy) = &self.policy {
+                    let data = plaintext.get(..len).ok_or(EspError::Truncated { spi })?;
+                    policy
+                        .check_transport(trailer.next_header, data)
+                        .map_err(|r| refused(spi, seq, r))?;
+                }
+                Decapsulated::Transport {
+                    spi,
+                    len,
+                    protocol: trailer.next_header,
+                }
+            }
         };
         Ok((d, self.usage.record(len)))
     }
+}
+
+/// RFC 4301 §5.2: the refusal is an auditable event. The window update above stands: the
+/// packet was authentic, and letting it be replayed would only repeat the refusal.
+#[cold]
+fn refused(spi: u32, seq: u64, r: Refused) -> EspError {
+    tracing::debug!(
+        spi = format_args!("{spi:#010x}"),
+        seq,
+        src = ?r.src(),
+        dst = ?r.dst(),
+        protocol = ?r.protocol(),
+        ports = ?r.ports(),
+        "inbound packet outside the SA's traffic selectors"
+    );
+    EspError::SelectorMismatch { spi, seq }
 }

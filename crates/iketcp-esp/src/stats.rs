@@ -24,6 +24,8 @@ pub struct SaStats {
     pub truncated: u64,
     pub bad_padding: u64,
     pub bad_inner: u64,
+    /// Authentic packets outside the SA's traffic selectors (RFC 4301 §5.2).
+    pub selector_mismatch: u64,
     /// Packets refused because the SA reached a hard lifetime.
     pub expired: u64,
 }
@@ -41,6 +43,8 @@ pub struct Stats {
     pub auth_failed: u64,
     pub bad_padding: u64,
     pub bad_inner: u64,
+    /// Authentic packets outside their SA's traffic selectors (RFC 4301 §5.2).
+    pub selector_mismatch: u64,
     pub expired: u64,
     pub dummy: u64,
 }
@@ -53,6 +57,7 @@ impl SaStats {
             EspError::AuthenticationFailed { .. } => self.auth_failed += 1,
             EspError::BadPadding { .. } => self.bad_padding += 1,
             EspError::BadInnerPacket { .. } => self.bad_inner += 1,
+            EspError::SelectorMismatch { .. } => self.selector_mismatch += 1,
             EspError::LifetimeExpired { .. } => self.expired += 1,
             _ => {}
         }
@@ -69,6 +74,7 @@ impl Stats {
             EspError::AuthenticationFailed { .. } => self.auth_failed += 1,
             EspError::BadPadding { .. } => self.bad_padding += 1,
             EspError::BadInnerPacket { .. } => self.bad_inner += 1,
+            EspError::SelectorMismatch { .. } => self.selector_mismatch += 1,
             EspError::LifetimeExpired { .. } => self.expired += 1,
             _ => {}
         }

@@ -2,7 +2,9 @@
 //! packets reach the replay window and the trailer checks.
 #![cfg(feature = "insecure-fuzzing")]
 
-use iketcp_esp::fuzzing::{FUZZ_SPI_ESN, FUZZ_SPI_STREAM, fuzz_decapsulate, fuzz_engine};
+use iketcp_esp::fuzzing::{
+    FUZZ_SPI_ESN, FUZZ_SPI_SELECTORS, FUZZ_SPI_STREAM, fuzz_decapsulate, fuzz_engine,
+};
 use iketcp_esp::{Decapsulated, EspError};
 
 /// A null-transform packet: header, 8-byte IV, plaintext, 16-byte ICV of zeros.
@@ -40,6 +42,39 @@ fn null_packets_reach_the_window_and_trailer() {
     assert_eq!(
         e.decapsulate(&p, &mut out),
         Err(EspError::BadPadding { spi: FUZZ_SPI_ESN })
+    );
+}
+
+#[test]
+fn null_packets_reach_the_selector_check() {
+    let mut e = fuzz_engine();
+    let mut out = [0u8; 256];
+    // IPv4/TCP 10.2.0.5:40000 -> 10.1.0.7:port, then padding 1, 2, Pad Length, Next Header 4.
+    let inner = |port: u16| {
+        let mut p = vec![
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 2, 0, 5, 10, 1, 0, 7,
+        ];
+        p.extend(40000u16.to_be_bytes());
+        p.extend(port.to_be_bytes());
+        p.extend([0u8; 16]);
+        p.extend([1, 2, 2, 4]);
+        p
+    };
+    let p = null_packet(FUZZ_SPI_SELECTORS, 1, &inner(443));
+    assert_eq!(
+        e.decapsulate(&p, &mut out),
+        Ok(Decapsulated::Tunnel {
+            spi: FUZZ_SPI_SELECTORS,
+            len: 40
+        })
+    );
+    let p = null_packet(FUZZ_SPI_SELECTORS, 2, &inner(80));
+    assert_eq!(
+        e.decapsulate(&p, &mut out),
+        Err(EspError::SelectorMismatch {
+            spi: FUZZ_SPI_SELECTORS,
+            seq: 2
+        })
     );
 }
 

@@ -153,10 +153,13 @@ fn sa_params(k: &ChildSaKeys) -> Result<(SaParams, SaParams), String> {
         v.extend_from_slice(i.expose());
         v
     };
+    // RFC 4301 §5.2: inbound packets must fall inside the negotiated selectors, or an
+    // authenticated peer could send from any inner address.
     let inbound = SaParams::new(k.spi_in, alg, key(&k.encr_in, &k.integ_in))
         .with_esn(k.esn)
         .with_mode(mode)
-        .with_replay_window(k.replay_window);
+        .with_replay_window(k.replay_window)
+        .with_selectors(k.local_ts.clone(), k.remote_ts.clone());
     let outbound = SaParams::new(k.spi_out, alg, key(&k.encr_out, &k.integ_out))
         .with_esn(k.esn)
         .with_mode(mode);
@@ -483,6 +486,7 @@ async fn main() {
             .get("dpd")
             .map(|s| Duration::from_secs(s.parse().expect("dpd secs"))),
         fragmentation: true,
+        tcp: Default::default(),
     };
     let config = EndpointConfig {
         fragment_size: args
