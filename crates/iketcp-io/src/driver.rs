@@ -387,6 +387,9 @@ impl Driver {
                     info!("{e:?}");
                     let _ = self.reports.send(Report::Event(e));
                 }
+                Output::ChildKeys(k) => {
+                    let _ = self.reports.send(Report::ChildKeys(k));
+                }
                 other => debug!("output not handled: {other:?}"),
             }
         }

@@ -95,6 +95,9 @@ pub enum Output {
     /// An IP packet that arrived through a Child SA.
     Packet(Vec<u8>),
     Event(Event),
+    /// The keys of a Child SA just installed, only with [`NodeConfig::export_keys`]: for
+    /// decrypting captures (Wireshark's `esp_sa`), and nothing else.
+    ChildKeys(Box<iketcp_proto::ChildSaKeys>),
 }
 
 /// Bounds on what connections may hold (R-SEC-3) and the stream codec's limits.
@@ -112,6 +115,9 @@ pub struct NodeConfig {
     pub max_streams_per_source: usize,
     /// Unparsable or refused messages after which a connection is closed (R-CONN-8).
     pub max_corrupt: u32,
+    /// Hand out every Child SA's keys as [`Output::ChildKeys`]. Secrets leave the node:
+    /// only when the operator asked for key export.
+    pub export_keys: bool,
 }
 
 impl Default for NodeConfig {
@@ -123,6 +129,7 @@ impl Default for NodeConfig {
             max_streams: 10_000,
             max_streams_per_source: 64,
             max_corrupt: 8,
+            export_keys: false,
         }
     }
 }
@@ -532,6 +539,9 @@ impl Node {
                 match installed {
                     Ok(()) => {
                         self.routes.insert(k.spi_out, ChildRoute::new(&k));
+                        if self.config.export_keys {
+                            self.out.push_back(Output::ChildKeys(k));
+                        }
                     }
                     Err(e) => warn!("Child SA {:08x} not installed: {e}", k.spi_in),
                 }
