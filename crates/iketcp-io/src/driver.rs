@@ -62,6 +62,8 @@ pub enum Report {
         id: StreamId,
         reason: String,
     },
+    /// A Child SA's keys, with key export on (see `NodeConfig::export_keys`).
+    ChildKeys(Box<iketcp_proto::ChildSaKeys>),
 }
 
 type Command = Box<dyn FnOnce(&mut Node, Instant) + Send>;
