@@ -563,6 +563,12 @@ impl IkeSa {
         let old_gone = !self.superseded
             && rekey_of.is_some_and(|old| !self.children.iter().any(|c| c.spi_in == old));
         match accept(self, cx, req, &payloads, nonces, false) {
+            Ok(new) if cx.deleted_by_peer(self.family, new.sa.spi_out) => {
+                // A late answer (a cached response to a retransmission, say) for a Child
+                // SA the peer has already deleted: the peer won this rekey.
+                info!(ike = %self.id, "Child SA {:08x} deleted by the peer before its answer came", new.sa.spi_out);
+                cx.child_spis.remove(&new.sa.spi_in);
+            }
             Ok(new) => {
                 let ours = new.sa.spi_in;
                 self.install_child(cx, new);
@@ -584,10 +590,23 @@ impl IkeSa {
                     }
                     self.enqueue(cx, Task::DeleteChild { spi_in: ours });
                 } else {
+                    let redundant = collided.is_some().then(|| {
+                        self.children
+                            .iter()
+                            .find(|c| c.spi_in == old)
+                            .and_then(|c| c.rekey.for_peer)
+                    });
                     if collided.is_some() {
                         info!(ike = %self.id, "Child SA rekey collision won");
                     }
                     self.enqueue(cx, Task::DeleteChild { spi_in: old });
+                    if let Some(Some(theirs)) = redundant {
+                        // RFC 7296 §2.8.1: the peer's new SA is redundant and its deletion
+                        // is the peer's to send; but if our answer to its rekey was lost,
+                        // the peer never knew it, and nobody would. A DELETE from both
+                        // sides is harmless (§1.4.1).
+                        self.enqueue(cx, Task::DeleteChild { spi_in: theirs });
+                    }
                 }
             }
             Err((name, e)) => {

@@ -162,6 +162,8 @@ struct Shared {
     out: VecDeque<Output>,
     next_id: u64,
     next_stream: u64,
+    /// Per family, outbound SPIs the peer deleted before we had the Child SA.
+    tombstones: HashMap<IkeSaId, VecDeque<u32>>,
 }
 
 impl Shared {
@@ -176,8 +178,22 @@ impl Shared {
             ike_spis: &self.local_spis,
             next_id: &mut self.next_id,
             next_stream: &mut self.next_stream,
+            tombstones: &self.tombstones,
             fx: Effects::default(),
         }
+    }
+
+    /// Remembers a few SPIs per family; a bound, not a record: the race it closes lasts
+    /// one round trip.
+    fn tombstone(&mut self, family: IkeSaId, spi_out: u32) {
+        if self.tombstones.len() >= 4096 {
+            self.tombstones.clear();
+        }
+        let t = self.tombstones.entry(family).or_default();
+        if t.len() >= 16 {
+            t.pop_front();
+        }
+        t.push_back(spi_out);
     }
 
     fn new_id(&mut self) -> IkeSaId {
@@ -208,6 +224,7 @@ impl Endpoint {
                 out: VecDeque::new(),
                 next_id: 0,
                 next_stream: 0,
+                tombstones: HashMap::new(),
             },
             sas: HashMap::new(),
             by_id: HashMap::new(),
@@ -306,7 +323,12 @@ impl Endpoint {
                     .flatten()
                     .map(|c| c.spi_in)
             });
-            removals.extend(found);
+            match found {
+                Some(spi_in) => removals.push(spi_in),
+                // Deleted before we made it: a rekey answer still on its way may yet
+                // install it; it must not stand (RFC 7296 §2.8.1).
+                None => self.shared.tombstone(family, spi_out),
+            }
         }
         for spi_in in removals {
             let holder = self

@@ -40,6 +40,8 @@ pub(crate) struct Cx<'a> {
     pub ike_spis: &'a HashSet<u64>,
     pub next_id: &'a mut u64,
     pub next_stream: &'a mut u64,
+    /// Per family, outbound SPIs the peer deleted before we had their Child SA.
+    pub tombstones: &'a std::collections::HashMap<IkeSaId, VecDeque<u32>>,
     /// What the handler asks the endpoint to do once it returns.
     pub fx: Effects,
 }
@@ -125,6 +127,13 @@ impl Cx<'_> {
     pub fn jitter(&mut self, max: core::time::Duration) -> core::time::Duration {
         let r = self.random_u32();
         max.mul_f64(f64::from(r) / f64::from(u32::MAX))
+    }
+
+    /// Whether the peer already deleted the Child SA with this outbound SPI.
+    pub fn deleted_by_peer(&self, family: IkeSaId, spi_out: u32) -> bool {
+        self.tombstones
+            .get(&family)
+            .is_some_and(|t| t.contains(&spi_out))
     }
 
     pub fn new_stream_id(&mut self) -> StreamId {

@@ -90,18 +90,13 @@ impl IkeSa {
         if delete_ike {
             info!(ike = %self.id, "peer deleted the IKE SA");
             self.send_response(cx, ExchangeType::INFORMATIONAL, mid, vec![]);
-            if let Some(old) = self.predecessor
-                && !self.children.is_empty()
-            {
+            if let Some(old) = self.predecessor {
                 // RFC 7296 §2.8.2: the peer deletes a new IKE SA that lost a rekey
-                // collision we have not resolved yet; its Child SAs go back to the old
-                // IKE SA, whose own rekey will carry them to the survivor.
-                cx.fx.handoffs.push(crate::ike_sa::Handoff {
-                    from: self.local_spi(),
-                    to: old,
-                    children: std::mem::take(&mut self.children),
-                    tasks: Vec::new(),
-                });
+                // collision we have not resolved yet; its Child SAs, and the Child SA
+                // work queued or in flight on it (a DELETE of a rekeyed Child SA, say),
+                // go back to the old IKE SA, whose own rekey carries them to the
+                // survivor.
+                self.successor = Some(old);
             }
             let reason = if self.superseded {
                 DownReason::Rekeyed

@@ -131,6 +131,7 @@ fn lossy_setup(seed: u64) -> Option<World> {
 #[test]
 fn seeded_simultaneous_child_rekeys_over_a_lossy_link() {
     let mut skipped = 0;
+    let mut failed = Vec::new();
     for seed in 500..600 {
         let Some(mut w) = lossy_setup(seed) else {
             skipped += 1;
@@ -156,14 +157,20 @@ fn seeded_simultaneous_child_rekeys_over_a_lossy_link() {
                 && !w.sides[A].installed.contains_key(&ca)
                 && !w.sides[B].installed.contains_key(&cb)
         };
-        assert!(
-            w.run_until(secs(1200), settled),
-            "seed {seed} did not settle\n{}",
-            w.dump()
-        );
+        if !w.run_until(secs(1200), settled) {
+            failed.push((seed, "did not settle", w.dump()));
+            continue;
+        }
         w.run_for(secs(60));
-        assert!(settled(&w), "seed {seed} came apart\n{}", w.dump());
+        if !settled(&w) {
+            failed.push((seed, "came apart", w.dump()));
+            continue;
+        }
         w.assert_children_agree();
+    }
+    if let Some((seed, what, trace)) = failed.first() {
+        let seeds: Vec<u64> = failed.iter().map(|f| f.0).collect();
+        panic!("seeds {seeds:?} failed; seed {seed} {what}:\n{trace}");
     }
     assert!(skipped <= 2, "{skipped} setups failed");
 }
@@ -176,8 +183,9 @@ fn seeded_simultaneous_ike_rekeys_over_a_lossy_link() {
 }
 
 // RFC 7296 §2.8.1–2.8.2 together: both sides rekey the Child SA and the IKE SA at once.
+// A wider sweep (800..2000) still finds about 1 % of seeds where nested collisions leave
+// the sides disagreeing; docs/status.md lists them.
 #[test]
-#[ignore = "some seeds under loss still end with the sides disagreeing; see docs/status.md"]
 fn seeded_simultaneous_child_and_ike_rekeys_over_a_lossy_link() {
     simultaneous_ike_rekeys(800..900, true);
 }
@@ -185,6 +193,7 @@ fn seeded_simultaneous_child_and_ike_rekeys_over_a_lossy_link() {
 /// `with_children`: both sides also rekey the Child SA at the same instant.
 fn simultaneous_ike_rekeys(seeds: std::ops::Range<u64>, with_children: bool) {
     let mut skipped = 0;
+    let mut failed = Vec::new();
     for seed in seeds {
         let Some(mut w) = lossy_setup(seed) else {
             skipped += 1;
@@ -212,14 +221,20 @@ fn simultaneous_ike_rekeys(seeds: std::ops::Range<u64>, with_children: bool) {
                 && a[0].children.len() == 1
                 && b[0].children.len() == 1
         };
-        assert!(
-            w.run_until(secs(1200), settled),
-            "seed {seed} did not settle\n{}",
-            w.dump()
-        );
+        if !w.run_until(secs(1200), settled) {
+            failed.push((seed, "did not settle", w.dump()));
+            continue;
+        }
         w.run_for(secs(60));
-        assert!(settled(&w), "seed {seed} came apart\n{}", w.dump());
+        if !settled(&w) {
+            failed.push((seed, "came apart", w.dump()));
+            continue;
+        }
         w.assert_children_agree();
+    }
+    if let Some((seed, what, trace)) = failed.first() {
+        let seeds: Vec<u64> = failed.iter().map(|f| f.0).collect();
+        panic!("seeds {seeds:?} failed; seed {seed} {what}:\n{trace}");
     }
     assert!(skipped <= 2, "{skipped} setups failed");
 }
