@@ -3,9 +3,11 @@
 //! libFuzzer; `tests/corpus.rs` replays the committed corpus through them in `cargo test`.
 
 mod engine;
+mod node;
 mod stateful;
 
 pub use engine::{ike_established, ike_responder};
+pub use node::node_input;
 pub use stateful::ike_stateful;
 
 use bytes::BytesMut;

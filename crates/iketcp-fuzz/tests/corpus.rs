@@ -49,3 +49,8 @@ fn ike_established_corpus() {
 fn ike_stateful_corpus() {
     replay("ike_stateful", iketcp_fuzz::ike_stateful);
 }
+
+#[test]
+fn node_input_corpus() {
+    replay("node_input", iketcp_fuzz::node_input);
+}
