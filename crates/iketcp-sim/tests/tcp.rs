@@ -295,3 +295,112 @@ fn r_frame_1_prefix_rules_on_the_responder() {
     assert!(!closed.iter().any(|(id, _)| *id == split), "{closed:?}");
     assert!(traffic(&mut w, a, b, 12));
 }
+
+// R-CONN-7, R-CONN-1: two IKE SAs to the same peer use two connections, each carrying
+// all of its own IKE SA.
+#[test]
+fn r_conn_7_one_connection_per_ike_sa() {
+    let (mut w, a, b) = pair(11, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(
+        w.run_until(secs(2.0), |w| w.children(a) == 2 && w.children(b) == 2),
+        "{}",
+        w.dump()
+    );
+    let sas = w.hosts[a].node.endpoint().ike_sas();
+    assert_eq!(sas.len(), 2);
+    assert_ne!(sas[0].path.stream(), sas[1].path.stream());
+    assert_eq!(w.connections(a).len(), 2);
+    // Each IKE SA's Child SA sends ESP on its own IKE SA's connection.
+    for r in w.hosts[a].node.routes() {
+        let ike = sas.iter().find(|s| s.id == r.ike).unwrap();
+        assert_eq!(r.path.stream(), ike.path.stream());
+    }
+}
+
+// R-CONN-8: a connection is closed after too many unparsable messages, or at once for
+// ESP that fails authentication on a known SPI; not for ESP on an unknown SPI, and the
+// SAs stay (R-SEC-2).
+#[test]
+fn r_conn_8_corruption_closes_the_connection_not_the_sa() {
+    let (mut w, a, b) = pair(12, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let to: SocketAddr = "10.0.0.2:4500".parse().unwrap();
+    // ESP on an unknown SPI, twice: skipped, the connection stays.
+    let mut unknown = b"IKETCP".to_vec();
+    for _ in 0..2 {
+        unknown.extend_from_slice(&(2u16 + 24).to_be_bytes());
+        unknown.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        unknown.extend_from_slice(&[0; 20]);
+    }
+    let s1 = w.stranger_connects("192.0.2.10:1000".parse().unwrap(), to, &unknown);
+    // ESP on the Child SA's SPI with a bad ICV: closed at once.
+    let spi = w.hosts[b].node.routes().next().unwrap().spi_in;
+    let mut forged = b"IKETCP".to_vec();
+    forged.extend_from_slice(&(2u16 + 40).to_be_bytes());
+    forged.extend_from_slice(&spi.to_be_bytes());
+    forged.extend_from_slice(&1u32.to_be_bytes());
+    forged.extend_from_slice(&[0x5a; 32]);
+    let s2 = w.stranger_connects("192.0.2.11:1000".parse().unwrap(), to, &forged);
+    // Messages over the limits, one after the other: closed after the configured count.
+    let mut big = b"IKETCP".to_vec();
+    for _ in 0..10 {
+        big.extend_from_slice(&(2u16 + 1600).to_be_bytes());
+        big.extend_from_slice(&[0x11; 1600]);
+    }
+    let s3 = w.stranger_connects("192.0.2.12:1000".parse().unwrap(), to, &big);
+    w.run_for(secs(0.5));
+    let closed = &w.hosts[b].closed;
+    assert!(!closed.iter().any(|(id, _)| *id == s1), "{closed:?}");
+    assert!(
+        closed
+            .iter()
+            .any(|(id, r)| *id == s2 && *r == iketcp_node::CloseReason::EspAuthentication)
+    );
+    assert!(
+        closed
+            .iter()
+            .any(|(id, r)| *id == s3 && matches!(r, iketcp_node::CloseReason::Corrupt(_)))
+    );
+    assert_eq!(w.children(b), 1);
+    assert!(traffic(&mut w, a, b, 13));
+}
+
+// R-FRAME-6: a NAT keepalive on a stream is dropped silently and counted as no error;
+// none is ever sent over TCP.
+#[test]
+fn r_frame_6_keepalives_on_a_stream() {
+    let (mut w, a, b) = pair(13, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let mut ka = b"IKETCP".to_vec();
+    for _ in 0..20 {
+        ka.extend_from_slice(&[0, 3, 0xff]);
+    }
+    let to: SocketAddr = "10.0.0.2:4500".parse().unwrap();
+    let s = w.stranger_connects("192.0.2.20:1000".parse().unwrap(), to, &ka);
+    w.run_for(secs(0.5));
+    assert!(!w.hosts[b].closed.iter().any(|(id, _)| *id == s));
+    w.run_for(secs(120.0));
+    for h in [a, b] {
+        for (_, stream, bytes) in &w.hosts[h].sent {
+            if stream.is_none() {
+                continue;
+            }
+            // Each write is whole frames, the first one after the prefix.
+            let mut rest = bytes.strip_prefix(b"IKETCP").unwrap_or(bytes);
+            while rest.len() >= 2 {
+                let n = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+                assert!(n >= 2 && n <= rest.len(), "a broken frame");
+                assert_ne!(&rest[2..n], &[0xff], "a keepalive sent over TCP");
+                rest = &rest[n..];
+            }
+        }
+    }
+}
