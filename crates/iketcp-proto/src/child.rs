@@ -11,7 +11,7 @@ use iketcp_wire::ike::{
 use tracing::{debug, info};
 
 use crate::config::Mode;
-use crate::error::ProtocolError;
+use crate::error::{ProtocolError, Refusal};
 use crate::events::{ChildSaKeys, DownReason, Event, Output};
 use crate::ike_sa::{Active, Cx, IkeSa, Task, error_notify};
 use crate::payloads::Payloads;
@@ -255,7 +255,7 @@ pub(crate) fn accept(
     payloads: &[Payload],
     nonces: Nonces,
     in_ike_auth: bool,
-) -> Result<NewChild, (String, String)> {
+) -> Result<NewChild, (String, Refusal)> {
     let spi_in = req.spi_in;
     let r = check_answer(ike, cx, req, payloads, nonces, in_ike_auth);
     if r.is_err() {
@@ -271,24 +271,24 @@ fn check_answer(
     payloads: &[Payload],
     mut nonces: Nonces,
     in_ike_auth: bool,
-) -> Result<NewChild, (String, String)> {
+) -> Result<NewChild, (String, Refusal)> {
     let cfg = ike
         .peer_config(cx)
         .and_then(|p| p.children.get(req.cfg))
-        .ok_or_else(|| (String::new(), "no config".to_string()))?;
+        .ok_or((String::new(), Refusal::Proposal))?;
     let name = cfg.name.clone();
-    let fail = |e: String| (name.clone(), e);
+    let fail = |e: Refusal| (name.clone(), e);
     if let Some(err) = payloads.iter().find_map(|p| match p {
         Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
         _ => None,
     }) {
-        return Err(fail(err.to_string()));
+        return Err(fail(Refusal::Notify(err)));
     }
     let sa = payloads.sa();
     let tsi = payloads.ts_i();
     let tsr = payloads.ts_r();
     let (Some(sa), Some(tsi), Some(tsr)) = (sa, tsi, tsr) else {
-        return Err(fail("response lacks SA or TS".into()));
+        return Err(fail(Refusal::Missing("SA or TS")));
     };
     let chosen = proposal::check_answer(
         &sa.proposals,
@@ -296,20 +296,20 @@ fn check_answer(
         ProtocolId::ESP,
         in_ike_auth,
     )
-    .ok_or_else(|| fail("unacceptable ESP proposal".into()))?;
+    .ok_or_else(|| fail(Refusal::Proposal))?;
     let local_ts =
-        ts::check_narrowed(tsi, &req.local_ts).ok_or_else(|| fail("TSi not within ours".into()))?;
-    let remote_ts = ts::check_narrowed(tsr, &req.remote_ts)
-        .ok_or_else(|| fail("TSr not within ours".into()))?;
+        ts::check_narrowed(tsi, &req.local_ts).ok_or_else(|| fail(Refusal::TrafficSelectors))?;
+    let remote_ts =
+        ts::check_narrowed(tsr, &req.remote_ts).ok_or_else(|| fail(Refusal::TrafficSelectors))?;
     let spi_out = <[u8; 4]>::try_from(chosen.spi.as_slice())
         .map(u32::from_be_bytes)
-        .map_err(|_| fail("bad SPI".into()))?;
+        .map_err(|_| fail(Refusal::Spi))?;
     let mut g_ir = None;
     if !in_ike_auth {
         let nr = payloads
             .nonce()
             .filter(|n| n.has_valid_len())
-            .ok_or_else(|| fail("no nonce".into()))?;
+            .ok_or_else(|| fail(Refusal::Missing("Nonce")))?;
         nonces.nr = nr.data.clone();
         match (chosen.ke_group(), req.ke) {
             (None, _) => {}
@@ -317,10 +317,13 @@ fn check_answer(
                 let kr = payloads
                     .ke()
                     .filter(|k| k.group == g)
-                    .ok_or_else(|| fail("no KE".into()))?;
-                g_ir = Some(ke.complete(&kr.data).map_err(|_| fail("bad KE".into()))?);
+                    .ok_or_else(|| fail(Refusal::Missing("KE")))?;
+                g_ir = Some(
+                    ke.complete(&kr.data)
+                        .map_err(|_| fail(Refusal::KeyExchange))?,
+                );
             }
-            _ => return Err(fail("key exchange group mismatch".into())),
+            _ => return Err(fail(Refusal::KeyExchange)),
         }
     }
     let (keys_in, keys_out) = derive(
@@ -330,7 +333,7 @@ fn check_answer(
         &nonces,
         true,
     )
-    .ok_or_else(|| fail("unsupported ESP transforms".into()))?;
+    .ok_or_else(|| fail(Refusal::Transforms))?;
     Ok(NewChild {
         sa: ChildSa {
             cfg: req.cfg,
@@ -628,7 +631,7 @@ impl IkeSa {
                 cx.event(Event::ChildFailed {
                     ike: self.id,
                     name,
-                    reason: DownReason::PeerError(e),
+                    reason: DownReason::Refused(e),
                 });
             }
         }

@@ -453,4 +453,17 @@ pub mod suites {
         transforms.push(t(TransformType::ESN, TransformId::ESN_NO));
         ProposalSpec { transforms }
     }
+
+    /// `aes256-sha256` for ESP, with an optional PFS group: AES-CBC-256 with
+    /// HMAC-SHA2-256-128, libreswan's `esp=aes256-sha2_256` (`aes256-sha256-modp2048`
+    /// with MODP-2048, the group its Child rekeys use with `pfs=yes`).
+    pub fn esp_aes256_sha256(pfs: Option<TransformId>) -> ProposalSpec {
+        let mut transforms = vec![
+            Transform::with_key_length(TransformType::ENCR, TransformId::ENCR_AES_CBC, 256),
+            t(TransformType::INTEG, TransformId::INTEG_HMAC_SHA2_256_128),
+        ];
+        transforms.extend(pfs.map(|g| t(TransformType::KE, g)));
+        transforms.push(t(TransformType::ESN, TransformId::ESN_NO));
+        ProposalSpec { transforms }
+    }
 }

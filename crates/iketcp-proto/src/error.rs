@@ -85,6 +85,29 @@ impl ProtocolError {
     }
 }
 
+/// Why the peer's answer to a request of ours could not be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The peer answered with this error notify (RFC 7296 §3.10.1).
+    #[error("{0}")]
+    Notify(NotifyType),
+    #[error("no proposal of ours in the answer")]
+    Proposal,
+    #[error("traffic selectors not within ours")]
+    TrafficSelectors,
+    #[error("the answer lacks {0}")]
+    Missing(&'static str),
+    #[error("key exchange group or value not acceptable")]
+    KeyExchange,
+    #[error("transforms the ESP engine does not implement")]
+    Transforms,
+    #[error("malformed SPI")]
+    Spi,
+    #[error("key derivation failed")]
+    KeyDerivation,
+}
+
 /// Misuse of the engine's API.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

@@ -80,10 +80,10 @@ pub enum DownReason {
     /// No response to a request in time (R-RETX-1 over a stream; retransmissions
     /// exhausted over UDP).
     Timeout,
-    /// The peer refused: the error notify it sent (R-ERR-1).
-    PeerError(String),
-    /// The peer's message broke a rule; the notify we answered with, if any.
-    Protocol(String),
+    /// The peer refused, or answered what we cannot accept (R-ERR-1).
+    Refused(crate::error::Refusal),
+    /// The peer's message broke a rule; the error we answered with.
+    Protocol(crate::error::ProtocolError),
     /// The authentication of the peer failed.
     AuthFailed,
     /// The hard lifetime passed before a rekey completed.

@@ -10,7 +10,7 @@ use tracing::info;
 use crate::auth::{self, AuthError};
 use crate::child::{self, ChildRequest, Nonces};
 use crate::config::{Mode, PeerConfig};
-use crate::error::ProtocolError;
+use crate::error::{ProtocolError, Refusal};
 use crate::events::{DownReason, Event};
 use crate::ike_sa::{Active, Cx, IkeSa, State, error_notify};
 use crate::payloads::Payloads;
@@ -98,10 +98,7 @@ impl IkeSa {
                 mid,
                 vec![error_notify(&ProtocolError::InvalidSyntax)],
             );
-            self.die(
-                cx,
-                DownReason::Protocol("IKE_AUTH without IDi or AUTH".into()),
-            );
+            self.die(cx, DownReason::Protocol(ProtocolError::InvalidSyntax));
             return;
         };
         // The peer configuration is the one whose identities match (RFC 7296 §2.15),
@@ -193,7 +190,10 @@ impl IkeSa {
         };
         if payloads.iter().any(|p| matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::AUTHENTICATION_FAILED)) {
             release(cx);
-            self.die(cx, DownReason::PeerError("AUTHENTICATION_FAILED".into()));
+            self.die(
+                cx,
+                DownReason::Refused(Refusal::Notify(NotifyType::AUTHENTICATION_FAILED)),
+            );
             return;
         }
         let idr = payloads.id_r();
@@ -226,7 +226,7 @@ impl IkeSa {
                     cx.event(Event::ChildFailed {
                         ike: self.id,
                         name,
-                        reason: DownReason::PeerError(e),
+                        reason: DownReason::Refused(e),
                     });
                 }
             }

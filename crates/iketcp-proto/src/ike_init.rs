@@ -18,7 +18,7 @@ use tracing::{debug, info};
 use crate::auth;
 use crate::config::PeerConfig;
 use crate::cookie::Cookies;
-use crate::error::{ApiError, ProtocolError};
+use crate::error::{ApiError, ProtocolError, Refusal};
 use crate::events::{DownReason, IkeSaId, Output, Transmit};
 use crate::ike_sa::{Active, Cx, IkeSa, State};
 use crate::natd;
@@ -235,14 +235,14 @@ impl IkeSa {
                 );
                 return;
             }
-            self.init_error(cx, "INVALID_KE_PAYLOAD".into());
+            self.init_error(cx, Refusal::Notify(NotifyType::INVALID_KE_PAYLOAD));
             return;
         }
         if let Some(err) = payloads.iter().find_map(|p| match p {
             Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
             _ => None,
         }) {
-            self.init_error(cx, err.to_string());
+            self.init_error(cx, Refusal::Notify(err));
             return;
         }
         let (Some(sa), Some(ke), Some(nonce)) = (payloads.sa(), payloads.ke(), payloads.nonce())
@@ -257,7 +257,7 @@ impl IkeSa {
             proposal::check_answer(&sa.proposals, &cfg.ike_proposals, ProtocolId::IKE, false);
         let (Some(chosen), Some(algs)) = (chosen.clone(), chosen.as_ref().and_then(ike_algorithms))
         else {
-            self.init_error(cx, "unacceptable proposal in response".into());
+            self.init_error(cx, Refusal::Proposal);
             return;
         };
         if msg.header.spi_r == 0 || !nonce.has_valid_len() {
@@ -272,11 +272,11 @@ impl IkeSa {
         if chosen.ke_group() != Some(TransformId(req.ke.group().iana()))
             || ke.group != chosen.ke_group().unwrap_or_default()
         {
-            self.init_error(cx, "key exchange group mismatch".into());
+            self.init_error(cx, Refusal::KeyExchange);
             return;
         }
         let Ok(shared) = req.ke.complete(&ke.data) else {
-            self.init_error(cx, "invalid key exchange value".into());
+            self.init_error(cx, Refusal::KeyExchange);
             return;
         };
         self.spi_r = msg.header.spi_r;
@@ -295,7 +295,7 @@ impl IkeSa {
         .ok()
         .and_then(|k| Keys::new(k, true).ok());
         let Some(keys) = keys else {
-            self.init_error(cx, "key derivation failed".into());
+            self.init_error(cx, Refusal::KeyDerivation);
             return;
         };
         self.keys = Some(keys);
@@ -315,15 +315,15 @@ impl IkeSa {
     /// An error answer to IKE_SA_INIT. R-ERR-1: over a stream it is authentic enough to
     /// act on at once; over UDP anyone could have sent it, so keep waiting and report it
     /// only if no real answer comes.
-    fn init_error(&mut self, cx: &mut Cx<'_>, err: String) {
+    fn init_error(&mut self, cx: &mut Cx<'_>, err: Refusal) {
         if self.path.is_stream() {
             info!(ike = %self.id, "IKE_SA_INIT refused: {err}");
-            self.die(cx, DownReason::PeerError(err));
+            self.die(cx, DownReason::Refused(err));
         } else if let Some(o) = self.outstanding.as_mut() {
             debug!(ike = %self.id, "IKE_SA_INIT error {err} over UDP, still waiting");
             o.seen_error = Some(err);
         } else {
-            self.die(cx, DownReason::PeerError(err));
+            self.die(cx, DownReason::Refused(err));
         }
     }
 }

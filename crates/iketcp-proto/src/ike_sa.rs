@@ -212,7 +212,7 @@ pub(crate) struct Outstanding {
     pub deadline: Instant,
     /// An unauthenticated error notify received over UDP, kept in case the exchange
     /// times out (RFC 7296 §2.21.1: it may be forged, so it does not end the exchange).
-    pub seen_error: Option<String>,
+    pub seen_error: Option<crate::error::Refusal>,
 }
 
 pub(crate) struct IkeSa {
@@ -796,7 +796,7 @@ impl IkeSa {
                 }
             }
         }
-        self.die(cx, DownReason::Protocol("INVALID_SYNTAX".into()));
+        self.die(cx, DownReason::Protocol(ProtocolError::InvalidSyntax));
     }
 
     fn heard_from_peer(&mut self, cx: &mut Cx<'_>) {
@@ -924,7 +924,7 @@ impl IkeSa {
             }
         }
         if let Some(seen) = failed {
-            let reason = seen.map_or(DownReason::Timeout, DownReason::PeerError);
+            let reason = seen.map_or(DownReason::Timeout, DownReason::Refused);
             info!(ike = %self.id, "no response in time");
             self.die(cx, reason);
             return;

@@ -39,6 +39,6 @@ pub use config::{
     TcpMode,
 };
 pub use endpoint::{ChildSaInfo, Endpoint, EndpointStats, IkeKeyExport, IkeSaInfo};
-pub use error::{ApiError, Drop, ProtocolError};
+pub use error::{ApiError, Drop, ProtocolError, Refusal};
 pub use events::{ChildSaKeys, DownReason, Event, IkeSaId, Output, Transmit};
 pub use path::{Path, StreamId, Transport};

@@ -147,7 +147,8 @@ impl IkeSa {
         if self.state == State::Connecting {
             info!(ike = %self.id, "connected to {remote} from {local}");
             if self.start_init(cx).is_err() {
-                self.die(cx, DownReason::Protocol("no usable IKE proposal".into()));
+                // A configuration without a usable key exchange group: nothing to send.
+                self.die(cx, DownReason::Local);
             }
             return;
         }

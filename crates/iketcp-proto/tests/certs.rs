@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use iketcp_crypto::{SkCipher, keymat};
 use iketcp_pki::{Certificate, PrivateKey, RsaPadding, TrustStore, verify_auth};
 use iketcp_proto::config::{WallClock, id_from_identity, identity_from_id};
-use iketcp_proto::{AuthConfig, DownReason, EndpointConfig, Event, PeerConfig};
+use iketcp_proto::{AuthConfig, DownReason, EndpointConfig, Event, PeerConfig, Refusal};
 use iketcp_wire::codec::Writer;
 use iketcp_wire::ike::{
     AuthMethod, CertEncoding, ExchangeType, Id, IdType, Message, NotifyType, Payload, PayloadType,
@@ -450,7 +450,7 @@ fn assert_responder_refused(w: &World, ra: DownReason, rb: DownReason) {
     assert_eq!(rb, DownReason::AuthFailed, "{}", w.dump());
     assert_eq!(
         ra,
-        DownReason::PeerError("AUTHENTICATION_FAILED".into()),
+        DownReason::Refused(Refusal::Notify(NotifyType::AUTHENTICATION_FAILED)),
         "{}",
         w.dump()
     );

@@ -258,7 +258,15 @@ fn rfc7296_2_9_child_refused_keeps_ike_sa() {
         w.dump()
     );
     w.run_for(secs(1));
-    assert!(w.events(A).any(|e| matches!(e, Event::ChildFailed { reason: DownReason::PeerError(r), .. } if r == "TS_UNACCEPTABLE")));
+    assert!(w.events(A).any(|e| matches!(
+        e,
+        Event::ChildFailed {
+            reason: DownReason::Refused(iketcp_proto::Refusal::Notify(
+                iketcp_wire::ike::NotifyType::TS_UNACCEPTABLE
+            )),
+            ..
+        }
+    )));
     assert_eq!(w.children(A) + w.children(B), 0);
 }
 

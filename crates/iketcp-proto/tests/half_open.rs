@@ -179,7 +179,7 @@ fn child_spis_of_failed_negotiations_are_released() {
             matches!(
                 e,
                 Event::IkeDown {
-                    reason: DownReason::PeerError(_),
+                    reason: DownReason::Refused(_),
                     ..
                 }
             )
@@ -211,10 +211,19 @@ fn rfc7296_1_3_child_sas_per_ike_sa_are_capped() {
         w.run_for(Duration::from_secs(2));
     }
     assert_eq!(w.children(B), 2);
-    assert!(w.events(A).any(|e| matches!(
-        e,
-        Event::ChildFailed { reason: DownReason::PeerError(r), .. } if r.contains("NO_ADDITIONAL_SAS")
-    )), "{}", w.dump());
+    assert!(
+        w.events(A).any(|e| matches!(
+            e,
+            Event::ChildFailed {
+                reason: DownReason::Refused(iketcp_proto::Refusal::Notify(
+                    NotifyType::NO_ADDITIONAL_SAS
+                )),
+                ..
+            }
+        )),
+        "{}",
+        w.dump()
+    );
     let spi = w.sides[A].ep.ike_sas()[0].children[0].spi_in;
     let now = w.at();
     w.ep(A).rekey_child(now, ike, spi).unwrap();

@@ -542,7 +542,7 @@ fn rfc7296_2_15_ike_proposal_rechecked_against_the_selected_configuration() {
         n.events[0].iter().any(|e| matches!(
             e,
             Event::IkeDown {
-                reason: DownReason::PeerError(_),
+                reason: DownReason::Refused(_),
                 ..
             }
         )),

@@ -232,7 +232,9 @@ fn r_err_1_error_notify_in_ike_sa_init() {
     w.run_for(secs(5));
     assert_eq!(
         down_reason(&w, A),
-        Some(DownReason::PeerError("NO_PROPOSAL_CHOSEN".into())),
+        Some(DownReason::Refused(iketcp_proto::Refusal::Notify(
+            iketcp_wire::ike::NotifyType::NO_PROPOSAL_CHOSEN
+        ))),
         "{}",
         w.dump()
     );
@@ -251,7 +253,9 @@ fn r_err_1_error_notify_in_ike_sa_init() {
     w.run_for(secs(600));
     assert_eq!(
         down_reason(&w, A),
-        Some(DownReason::PeerError("NO_PROPOSAL_CHOSEN".into()))
+        Some(DownReason::Refused(iketcp_proto::Refusal::Notify(
+            iketcp_wire::ike::NotifyType::NO_PROPOSAL_CHOSEN
+        )))
     );
     assert!(down_at(&w, A).unwrap() >= EndpointConfig::default().retransmit.total());
 }
@@ -427,7 +431,9 @@ fn r_conn_8_syntax_error_in_authenticated_request() {
     // ...and deleted the IKE SA and its Child SA, but closed no connection.
     assert_eq!(
         down_reason(&w, B),
-        Some(DownReason::Protocol("INVALID_SYNTAX".into()))
+        Some(DownReason::Protocol(
+            iketcp_proto::ProtocolError::InvalidSyntax
+        ))
     );
     assert!(w.sides[B].ep.ike_sas().is_empty());
     assert_eq!(w.children(B), 0);
