@@ -908,7 +908,7 @@ impl IkeSa {
         let mut failed = None;
         if let Some(o) = self.outstanding.as_mut() {
             if o.deadline <= now {
-                failed = Some(o.seen_error.clone());
+                failed = Some(o.seen_error);
             } else if let Some(t) = o.next_send
                 && t <= now
             {
