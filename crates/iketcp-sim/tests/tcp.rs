@@ -404,3 +404,67 @@ fn r_frame_6_keepalives_on_a_stream() {
         }
     }
 }
+
+// R-COOKIE-1 over TCP: a responder under load asks for a cookie and closes that
+// connection; the initiator comes back on a new connection, from another port, with
+// the cookie, and the tunnel comes up.
+#[test]
+fn r_cookie_1_cookie_over_tcp_on_a_new_connection() {
+    let (_, a_cfg, b_cfg) = {
+        let (w, a, b) = pair(14, TcpMode::Yes);
+        let pa = w.hosts[a].node.endpoint().peers()[0].clone();
+        let pb = w.hosts[b].node.endpoint().peers()[0].clone();
+        (w, pa, pb)
+    };
+    let mut w = World::new(14);
+    let a = w.host(
+        "a",
+        "10.0.0.1",
+        iketcp_sim::node(iketcp_proto::EndpointConfig::default(), vec![a_cfg], 1),
+        &[500, 4500],
+        &[],
+    );
+    let loaded = iketcp_proto::EndpointConfig {
+        cookie_threshold: 0,
+        ..iketcp_proto::EndpointConfig::default()
+    };
+    let b = w.host(
+        "b",
+        "10.0.0.2",
+        iketcp_sim::node(loaded, vec![b_cfg], 2),
+        &[500, 4500],
+        &[4500],
+    );
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(2.0), |w| up(w, a, b)), "{}", w.dump());
+    let connects = &w.hosts[a].connects;
+    assert_eq!(
+        connects.len(),
+        2,
+        "the cookie came back on a second connection"
+    );
+    assert!(
+        w.hosts[b]
+            .closed
+            .iter()
+            .any(|(_, r)| *r == iketcp_node::CloseReason::Ike)
+    );
+    let inits: Vec<(StreamId, Message)> = stream_ike(&w, a)
+        .into_iter()
+        .filter(|(_, m)| m.header.exchange == ExchangeType::IKE_SA_INIT && !m.is_response())
+        .collect();
+    // The first without a cookie; the one on the new connection with it (the retry may
+    // also have been written to the closing one, R-RETX-2).
+    assert!(
+        inits[0]
+            .1
+            .notify(iketcp_wire::ike::NotifyType::COOKIE)
+            .is_none()
+    );
+    let (last_conn, last) = inits.last().unwrap();
+    assert_ne!(*last_conn, inits[0].0);
+    assert!(last.notify(iketcp_wire::ike::NotifyType::COOKIE).is_some());
+    assert_eq!(last.header.spi_i, inits[0].1.header.spi_i, "the same setup");
+    assert!(traffic(&mut w, a, b, 14));
+}
