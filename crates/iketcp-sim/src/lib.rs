@@ -100,6 +100,9 @@ pub struct World {
     pub udp_loss: f64,
     /// Middlebox: every UDP datagram is dropped, silently.
     pub udp_blocked: bool,
+    /// Middlebox: a NAT that maps a host's UDP address to another one; datagrams to the
+    /// old mapping are lost.
+    nat: HashMap<SocketAddr, SocketAddr>,
     queue: BTreeMap<(Duration, u64), (usize, Delivery)>,
     seq: u64,
     /// Open connections, both directions.
@@ -120,6 +123,7 @@ impl World {
             latency: Duration::from_millis(5),
             udp_loss: 0.0,
             udp_blocked: false,
+            nat: HashMap::new(),
             queue: BTreeMap::new(),
             seq: 0,
             links: HashMap::new(),
@@ -200,6 +204,18 @@ impl World {
                     describe(&data)
                 ));
                 self.hosts[h].sent.push((self.now, None, data.clone()));
+                // Through the NAT: the source is rewritten on the way out, the
+                // destination on the way back; the old mapping leads nowhere.
+                if self.nat.contains_key(&remote) {
+                    self.log("  (old NAT mapping: lost)".into());
+                    return;
+                }
+                let local = self.nat.get(&local).copied().unwrap_or(local);
+                let remote = self
+                    .nat
+                    .iter()
+                    .find(|(_, m)| **m == remote)
+                    .map_or(remote, |(orig, _)| *orig);
                 let to = self.host_at(remote, false);
                 if self.udp_blocked || to.is_none() || self.rng.chance(self.udp_loss) {
                     self.log("  (dropped)".into());
@@ -423,6 +439,14 @@ impl World {
         let now = self.at();
         self.hosts[h].node.handle(now, Input::Packet(packet));
         self.drain();
+    }
+
+    /// Middlebox: from now on the NAT maps `original` (a host's UDP address) to `mapped`.
+    pub fn rebind(&mut self, original: &str, mapped: &str) {
+        let o: SocketAddr = original.parse().expect("address");
+        let m: SocketAddr = mapped.parse().expect("address");
+        self.log(format!("NAT rebinds {o} to {m}"));
+        self.nat.insert(o, m);
     }
 
     /// Middlebox: resets the connection `id` of host `h`, both ends hear of it.

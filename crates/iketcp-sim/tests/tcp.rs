@@ -468,3 +468,29 @@ fn r_cookie_1_cookie_over_tcp_on_a_new_connection() {
     assert_eq!(last.header.spi_i, inits[0].1.header.spi_i, "the same setup");
     assert!(traffic(&mut w, a, b, 14));
 }
+
+// RFC 7296 §2.23 over UDP: after a NAT rebinding, the next request from the new address
+// moves the IKE SA, and the Child SA's ESP follows it.
+#[test]
+fn rfc7296_2_23_nat_rebinding_moves_esp_too() {
+    let (mut w, a, b) = pair(15, TcpMode::No);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(10.0), |w| up(w, a, b)));
+    assert!(traffic(&mut w, a, b, 15));
+    w.rebind("10.0.0.1:4500", "10.0.0.1:31000");
+    let ike = w.hosts[a].node.endpoint().ike_sas()[0].id;
+    w.command(a, |ep, now| ep.liveness(now, ike)).unwrap();
+    assert!(
+        w.run_until(secs(5.0), |w| ike_path(w, b).remote.port() == 31000),
+        "{}",
+        w.dump()
+    );
+    assert!(
+        w.hosts[b]
+            .node
+            .routes()
+            .all(|r| r.path.remote.port() == 31000)
+    );
+    assert!(traffic(&mut w, a, b, 16), "{}", w.dump());
+}
