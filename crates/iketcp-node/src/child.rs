@@ -18,11 +18,15 @@ pub struct ChildRoute {
     pub path: Path,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// Order of installation: after a rekey the newer SA carries the traffic while the
+    /// old one drains (RFC 7296 §2.8).
+    pub installed: u64,
 }
 
 impl ChildRoute {
-    pub fn new(k: &ChildSaKeys) -> Self {
+    pub fn new(k: &ChildSaKeys, installed: u64) -> Self {
         Self {
+            installed,
             ike: k.ike,
             spi_in: k.spi_in,
             spi_out: k.spi_out,

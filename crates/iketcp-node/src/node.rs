@@ -145,6 +145,7 @@ pub struct Node {
     out: VecDeque<Output>,
     now: Option<Instant>,
     buf: Vec<u8>,
+    installs: u64,
 }
 
 impl core::fmt::Debug for Node {
@@ -168,6 +169,7 @@ impl Node {
             out: VecDeque::new(),
             now: None,
             buf: Vec::new(),
+            installs: 0,
         }
     }
 
@@ -443,7 +445,7 @@ impl Node {
             .routes
             .values()
             .filter(|r| r.carries(src, dst, proto))
-            .max_by_key(|r| r.ike)
+            .max_by_key(|r| r.installed)
         else {
             debug!("no Child SA for {src} -> {dst}");
             return;
@@ -538,7 +540,9 @@ impl Node {
                 );
                 match installed {
                     Ok(()) => {
-                        self.routes.insert(k.spi_out, ChildRoute::new(&k));
+                        self.installs += 1;
+                        self.routes
+                            .insert(k.spi_out, ChildRoute::new(&k, self.installs));
                         if self.config.export_keys {
                             self.out.push_back(Output::ChildKeys(k));
                         }

@@ -166,8 +166,11 @@ impl IkeSa {
             for p in o.packets.clone() {
                 self.transmit(cx, p);
             }
-        } else if self.state == State::Established {
-            // R-CONN-10: tell the Responder where we are now.
+        }
+        if self.state == State::Established {
+            // R-CONN-10: tell the Responder where we are now. The request resent above
+            // does not: if the peer had taken it before the connection broke, it is a
+            // retransmission there, answered from its cache, and moves nothing (R-SEC-1).
             self.enqueue(cx, Task::Liveness);
         }
     }

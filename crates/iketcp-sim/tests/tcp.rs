@@ -494,3 +494,29 @@ fn rfc7296_2_23_nat_rebinding_moves_esp_too() {
     );
     assert!(traffic(&mut w, a, b, 16), "{}", w.dump());
 }
+
+// R-CONN-10 with R-SEC-1: the connection breaks after the Responder took a request but
+// before its answer arrived. The resent request is a retransmission there and moves
+// nothing, so the Originator also sends a fresh INFORMATIONAL, and the Responder's
+// return path follows.
+#[test]
+fn r_conn_10_reconnect_after_the_request_was_taken() {
+    let (mut w, a, b) = pair(16, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net"))).unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let ike = w.hosts[a].node.endpoint().ike_sas()[0].id;
+    let old = w.connections(a)[0];
+    let answered = w.hosts[b].sent.len();
+    w.command(a, |ep, now| ep.liveness(now, ike)).unwrap();
+    assert!(w.run_until(secs(1.0), |w| w.hosts[b].sent.len() > answered));
+    // The answer is on its way: the reset loses it.
+    w.reset(a, old);
+    assert!(
+        w.run_until(secs(3.0), |w| w.connections(a).len() == 1
+            && w.connections(a)[0] != old
+            && ike_path(w, b).remote == ike_path(w, a).local),
+        "{}",
+        w.dump()
+    );
+    assert!(traffic(&mut w, a, b, 17), "{}", w.dump());
+}
