@@ -86,7 +86,14 @@ impl Middlebox {
                     continue;
                 };
                 let task = tokio::spawn(async move {
-                    if let Ok(mut s) = TcpStream::connect(to).await {
+                    // From the middlebox's own address, as a NAT would.
+                    let Ok(sock) = tokio::net::TcpSocket::new_v4() else {
+                        return;
+                    };
+                    if sock.bind(SocketAddr::new(at.ip(), 0)).is_err() {
+                        return;
+                    }
+                    if let Ok(mut s) = sock.connect(to).await {
                         let _ = tokio::io::copy_bidirectional(&mut c, &mut s).await;
                     }
                 });
