@@ -236,3 +236,56 @@ async fn hostile_clients_close_only_their_own_connection() {
     let _ = a.task.await;
     let _ = b.task.await;
 }
+
+// IPv6 outer addresses, UDP and TCP on the same port, over real sockets: the fallback
+// and ESP both ways, as over IPv4.
+#[tokio::test]
+async fn ipv6_fallback_over_real_sockets() {
+    let (pa, pb) = (free_port("::1"), free_port("::1"));
+    let a_addr: SocketAddr = format!("[::1]:{pa}").parse().unwrap();
+    let b_addr: SocketAddr = format!("[::1]:{pb}").parse().unwrap();
+    let mut a_cfg = peer_config(
+        "b",
+        (&a_addr.to_string(), &b_addr.to_string()),
+        ("a@loop.test", "b@loop.test"),
+        ("10.1.0.0/24", "10.2.0.0/24"),
+        TcpMode::Fallback,
+    );
+    a_cfg.tcp.remote_port = pb;
+    let b_cfg = peer_config(
+        "a",
+        (&b_addr.to_string(), &a_addr.to_string()),
+        ("b@loop.test", "a@loop.test"),
+        ("10.2.0.0/24", "10.1.0.0/24"),
+        TcpMode::No,
+    );
+    let mut b = start(
+        node(b_cfg, 2, NodeConfig::default()),
+        DriverConfig {
+            tcp: vec![b_addr],
+            ..DriverConfig::default()
+        },
+    )
+    .await;
+    let mut a = start(
+        node(a_cfg, 1, NodeConfig::default()),
+        DriverConfig {
+            udp: vec![a_addr],
+            ..DriverConfig::default()
+        },
+    )
+    .await;
+    a.handle
+        .command(|ep, now| ep.initiate(now, "b", Some("net")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.wait(Duration::from_secs(10), child_up).await);
+    let path = a
+        .handle
+        .inspect(|n| n.endpoint().ike_sas()[0].path)
+        .await
+        .unwrap();
+    assert!(path.remote.is_ipv6() && matches!(path.transport, Transport::Tcp(_)));
+    assert!(traffic(&mut a, &mut b, 4).await);
+}
