@@ -131,7 +131,10 @@ async fn traffic(a: &mut Peer, b: &mut Peer, tag: u8) -> bool {
 async fn r_sec_3_bounded_under_hostile_clients() {
     // Both ends of a thousand connections live in this process.
     let limit = rlimit::increase_nofile_limit(8192).unwrap_or(0);
-    assert!(limit >= 2500, "RLIMIT_NOFILE is {limit}: too low for this test");
+    assert!(
+        limit >= 2500,
+        "RLIMIT_NOFILE is {limit}: too low for this test"
+    );
     let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
     let a_addr: SocketAddr = format!("127.0.0.1:{pa}").parse().unwrap();
     let b_addr: SocketAddr = format!("127.0.0.2:{pb}").parse().unwrap();

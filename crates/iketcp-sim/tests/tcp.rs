@@ -502,7 +502,8 @@ fn rfc7296_2_23_nat_rebinding_moves_esp_too() {
 #[test]
 fn r_conn_10_reconnect_after_the_request_was_taken() {
     let (mut w, a, b) = pair(16, TcpMode::Yes);
-    w.command(a, |ep, now| ep.initiate(now, "b", Some("net"))).unwrap();
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
     assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
     let ike = w.hosts[a].node.endpoint().ike_sas()[0].id;
     let old = w.connections(a)[0];

@@ -1,0 +1,140 @@
+//! `iketcp`: talks to a running `iketcpd` over its control socket.
+//!
+//! Exit codes: 0 done; 1 the daemon refused (the reason is printed); 2 bad usage; 3 the
+//! daemon cannot be reached.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use iketcp_ctl::{IkeSaStatus, Reply, Request};
+
+#[derive(Parser)]
+#[command(name = "iketcp", version, about = "Control a running iketcpd")]
+struct Cli {
+    /// The daemon's control socket.
+    #[arg(long, default_value = iketcp_ctl::DEFAULT_SOCKET, env = "IKETCP_SOCKET")]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every IKE SA and Child SA, with its transport and addresses.
+    Status {
+        /// Only this connection.
+        connection: Option<String>,
+        /// Machine-readable output (stable).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a connection.
+    Up { connection: String },
+    /// Delete a connection's IKE SAs.
+    Down { connection: String },
+    /// Read the configuration file again.
+    Reload,
+    /// Key files for Wireshark.
+    Keys {
+        #[command(subcommand)]
+        what: Keys,
+    },
+    /// The daemon's version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    /// Write `ikev2_decryption_table` and `esp_sa` into DIR.
+    Export { dir: String },
+}
+
+fn table(sas: &[IkeSaStatus]) -> String {
+    if sas.is_empty() {
+        return "no IKE SA\n".into();
+    }
+    let mut rows = vec![vec![
+        "CONNECTION".to_string(),
+        "STATE".into(),
+        "TRANSPORT".into(),
+        "LOCAL".into(),
+        "REMOTE".into(),
+        "SPIs".into(),
+    ]];
+    for s in sas {
+        rows.push(vec![
+            s.connection.clone(),
+            s.state.clone(),
+            s.transport.clone(),
+            s.local.clone(),
+            s.remote.clone(),
+            format!("{}_i {}_r", s.spi_i, s.spi_r),
+        ]);
+        for c in &s.children {
+            rows.push(vec![
+                format!("  {}", c.name),
+                "installed".into(),
+                String::new(),
+                format!("{} B / {} pkts in", c.bytes_in, c.packets_in),
+                format!("{} B / {} pkts out", c.bytes_out, c.packets_out),
+                format!("{}_in {}_out", c.spi_in, c.spi_out),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (req, json) = match cli.command {
+        Command::Status { connection, json } => (Request::Status { connection }, json),
+        Command::Up { connection } => (Request::Up { connection }, false),
+        Command::Down { connection } => (Request::Down { connection }, false),
+        Command::Reload => (Request::Reload, false),
+        Command::Keys {
+            what: Keys::Export { dir },
+        } => (Request::KeysExport { dir }, false),
+        Command::Version => (Request::Version, false),
+    };
+    let reply = match iketcp_ctl::request(&cli.socket, &req, Duration::from_secs(10)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("iketcp: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match reply {
+        Reply::Status { ike_sas } if json => match serde_json::to_string_pretty(&ike_sas) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("iketcp: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Reply::Status { ike_sas } => print!("{}", table(&ike_sas)),
+        Reply::Done { message } => println!("{message}"),
+        Reply::Version { version } => {
+            println!("iketcpd {version}, iketcp {}", env!("CARGO_PKG_VERSION"))
+        }
+        Reply::Error { message } => {
+            eprintln!("iketcp: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
