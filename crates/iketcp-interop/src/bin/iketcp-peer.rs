@@ -1,16 +1,19 @@
-//! A test peer: the IKE engine and the ESP engine over real UDP sockets (ports 500 and
-//! 4500), answering ICMP echo for its inner address and pinging the far side, driven by
-//! commands on stdin and reporting on stdout, one line each.
+//! A test peer: an [`iketcp_node::Node`] (the IKE engine, the ESP engine and RFC 9329
+//! streams) run by the [`iketcp_io::Driver`] over real sockets (UDP ports 500 and 4500,
+//! TCP connections and listeners), answering ICMP echo for its inner address and pinging
+//! the far side, driven by commands on stdin and reporting on stdout, one line each.
 //!
 //! ```text
 //! iketcp-peer local=10.201.0.1 remote=10.201.0.2 id=a-psk@ss.test remote-id=b-psk@ss.test \
 //!     psk=... local-ts=10.201.1.0/24 remote-ts=10.201.2.0/24 inner=10.201.1.1 \
 //!     [initiate=1] [ping=10.201.2.1] [dpd=SECS] [retransmit-ms=MS] [ike=aes128gcm16-prfsha256-ecp256] [esp=aes128gcm16-ecp256] \
-//!     [keys=DIR]
+//!     [keys=DIR] [tcp=no|yes|fallback] [tcp-port=4500] [listen-tcp=4500,443] [udp=0]
 //! iketcp-peer ... id=a.ecdsa.ss.test remote-id=b.ecdsa.ss.test cert=a-ecdsa.pem \
 //!     key=a-ecdsa.key ca=ca-ecdsa.pem [rsa-padding=pss] ...
 //! stdin:  rekey-child | rekey-ike | delete-child | terminate | create-child | status | liveness | quit
 //! stdout: EVENT <event> | SA <summary> | PING-REPLY <seq> | ECHO-ANSWERED <seq> | ERROR <text>
+//!         | CHILD-INSTALLED <spi_in> <spi_out> | CHILD-REMOVED <spi_in> <spi_out>
+//!         | CLOSED tcp#<id> <reason>
 //! ```
 //!
 //! `cert=` (PEM, our certificate then any intermediates), `key=` (PEM private key) and
@@ -18,33 +21,37 @@
 //! instead of `psk=`; RSA keys sign with PKCS#1 v1.5 unless `rsa-padding=pss`. An ID
 //! without `@` that is not an IPv4 address is an FQDN.
 //!
+//! RFC 9329 (R-CFG-1): `tcp=` is the peer's transport as initiator (`no`: UDP, `yes`:
+//! TCP only, `fallback`: UDP first, then TCP), `tcp-port=` the peer's TCP port,
+//! `listen-tcp=` the TCP ports we accept streams on (on `local=`), and `udp=0` binds no
+//! UDP socket at all.
+//!
 //! `keys=DIR` **writes secret keys in the clear**, for decrypting captures of a test run
 //! and nothing else: every IKE SA, once established or rekeyed, is appended to
 //! `DIR/ikev2_decryption_table`, and every Child SA to `DIR/esp_sa` (one row per
 //! direction, on the outer addresses), in Wireshark 4.0's formats. SAs Wireshark cannot
 //! decrypt (ChaCha20-Poly1305, ESN) give an `ERROR keys` line instead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use iketcp_crypto::{SecretBytes, SystemRng};
+use iketcp_esp::SaParams;
 use iketcp_esp::wireshark::esp_sa_row;
-use iketcp_esp::{
-    AesKeySize, Algorithm, Decapsulated, Direction, Engine, Integrity, Mode as EspMode, SaParams,
-};
+use iketcp_io::{Driver, DriverConfig, Handle, Report};
+use iketcp_node::{Node, NodeConfig};
 use iketcp_proto::config::{Certificate, PrivateKey, RsaPadding, TrustStore, suites};
 use iketcp_proto::proposal::ProposalSpec;
 use iketcp_proto::{
     AuthConfig, ChildConfig, ChildSaKeys, Endpoint, EndpointConfig, Event, IkeSaId, Lifetime, Mode,
-    Output, Path, PeerConfig,
+    PeerConfig, TcpConfig, TcpMode,
 };
-use iketcp_wire::encap::udp::{self, Datagram};
 use iketcp_wire::ike::{Id, IdType, TransformId};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 struct Args(HashMap<String, String>);
 
@@ -112,65 +119,11 @@ fn esp_proposals(s: &str) -> Vec<ProposalSpec> {
             "aes128gcm16" => suites::esp_aes128gcm16(None),
             "aes128-sha256-ecp256" => suites::esp_aes128_sha256(Some(TransformId::KE_ECP_256)),
             "aes128-sha256" => suites::esp_aes128_sha256(None),
+            "aes256-sha256-modp2048" => suites::esp_aes256_sha256(Some(TransformId::KE_MODP_2048)),
+            "aes256-sha256" => suites::esp_aes256_sha256(None),
             other => panic!("unknown ESP proposal {other}"),
         })
         .collect()
-}
-
-/// The ESP engine's algorithm for a negotiated Child SA.
-fn esp_algorithm(k: &ChildSaKeys) -> Option<Algorithm> {
-    Some(match (k.encr, k.encr_key_bits, k.integ) {
-        (TransformId::ENCR_AES_GCM_16, Some(128), None) => Algorithm::AesGcm16_128,
-        (TransformId::ENCR_AES_GCM_16, Some(256), None) => Algorithm::AesGcm16_256,
-        (TransformId::ENCR_CHACHA20_POLY1305, _, None) => Algorithm::ChaCha20Poly1305,
-        (TransformId::ENCR_AES_CBC, bits, Some(integ)) => Algorithm::AesCbc {
-            key: if bits == Some(256) {
-                AesKeySize::Aes256
-            } else {
-                AesKeySize::Aes128
-            },
-            integrity: match integ {
-                TransformId::INTEG_HMAC_SHA2_256_128 => Integrity::HmacSha256_128,
-                TransformId::INTEG_HMAC_SHA2_384_192 => Integrity::HmacSha384_192,
-                TransformId::INTEG_HMAC_SHA2_512_256 => Integrity::HmacSha512_256,
-                _ => return None,
-            },
-        },
-        _ => return None,
-    })
-}
-
-/// The ESP engine's inbound and outbound SAs for a negotiated Child SA.
-fn sa_params(k: &ChildSaKeys) -> Result<(SaParams, SaParams), String> {
-    let alg = esp_algorithm(k).ok_or("unsupported ESP transforms")?;
-    let mode = if k.mode == Mode::Tunnel {
-        EspMode::Tunnel
-    } else {
-        EspMode::Transport
-    };
-    let key = |e: &SecretBytes, i: &SecretBytes| {
-        let mut v = e.expose().to_vec();
-        v.extend_from_slice(i.expose());
-        v
-    };
-    // RFC 4301 §5.2: inbound packets must fall inside the negotiated selectors, or an
-    // authenticated peer could send from any inner address.
-    let inbound = SaParams::new(k.spi_in, alg, key(&k.encr_in, &k.integ_in))
-        .with_esn(k.esn)
-        .with_mode(mode)
-        .with_replay_window(k.replay_window)
-        .with_selectors(k.local_ts.clone(), k.remote_ts.clone());
-    let outbound = SaParams::new(k.spi_out, alg, key(&k.encr_out, &k.integ_out))
-        .with_esn(k.esn)
-        .with_mode(mode);
-    Ok((inbound, outbound))
-}
-
-fn install(esp: &mut Engine, k: &ChildSaKeys) -> Result<(), String> {
-    let (inbound, outbound) = sa_params(k)?;
-    esp.install_inbound(&inbound).map_err(|e| e.to_string())?;
-    esp.install_outbound(&outbound).map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -210,14 +163,14 @@ fn icmp_echo(
     ip
 }
 
+/// A Child SA as the node's ESP data plane holds it: (SPI in, SPI out).
+type Installed = BTreeSet<(u32, u32)>;
+
 struct Peer {
-    ep: Endpoint,
-    esp: Engine,
-    s500: UdpSocket,
-    s4500: UdpSocket,
-    /// In install order, so the newest (a rekey's successor) comes last.
-    children: Vec<ChildSaKeys>,
+    handle: Handle,
     inner: Ipv4Addr,
+    /// The Child SAs installed in the node's ESP engine when last looked.
+    installed: Installed,
     /// `keys=DIR`: where SA keys are written for Wireshark (secrets, debugging only).
     keys: Option<PathBuf>,
 }
@@ -239,24 +192,28 @@ impl Peer {
         }
     }
 
-    fn export_ike(&self, ike: IkeSaId) {
+    async fn export_ike(&self, ike: IkeSaId) {
         if self.keys.is_some() {
             let row = self
-                .ep
-                .export_ike_keys(ike)
-                .ok_or_else(|| format!("no keys for {ike}"));
-            self.export(
-                "ikev2_decryption_table",
-                row.and_then(|k| k.wireshark_row().map_err(|e| e.to_string())),
-            );
+                .handle
+                .inspect(move |n| {
+                    n.endpoint()
+                        .export_ike_keys(ike)
+                        .ok_or_else(|| format!("no keys for {ike}"))
+                        .and_then(|k| k.wireshark_row().map_err(|e| e.to_string()))
+                })
+                .await
+                .unwrap_or_else(|| Err("the driver is gone".into()));
+            self.export("ikev2_decryption_table", row);
         }
     }
 
     /// Two rows: inbound (from the peer's outer address to ours), then outbound.
     fn export_child(&self, k: &ChildSaKeys) {
-        if self.keys.is_some() {
-            let (ours, theirs) = (k.path.local.ip(), k.path.remote.ip());
-            let rows = sa_params(k).and_then(|(inbound, outbound)| {
+        let (ours, theirs) = (k.path.local.ip(), k.path.remote.ip());
+        let rows = iketcp_node::sa_params(k)
+            .ok_or_else(|| "unsupported ESP transforms".to_string())
+            .and_then(|(inbound, outbound)| {
                 let row =
                     |p: &SaParams, src, dst| esp_sa_row(p, src, dst).map_err(|e| e.to_string());
                 Ok(format!(
@@ -265,103 +222,59 @@ impl Peer {
                     row(&outbound, ours, theirs)?
                 ))
             });
-            self.export("esp_sa", rows);
-        }
+        self.export("esp_sa", rows);
     }
 
-    async fn drain(&mut self) {
-        // Byte, packet and sequence-number limits counted by the ESP engine drive rekeys.
-        while let Some(e) = self.esp.poll_event() {
-            let (spi, hard) = match e {
-                iketcp_esp::EspEvent::SoftLifetime { spi, .. } => (spi, false),
-                iketcp_esp::EspEvent::HardLifetime { spi, .. } => (spi, true),
-                _ => continue,
-            };
-            if let Err(err) = self.ep.child_lifetime(Instant::now(), spi, hard) {
-                println!("ERROR lifetime {err}");
-            }
-        }
-        while let Some(o) = self.ep.poll_output() {
-            match o {
-                Output::Transmit(t) => {
-                    let mut buf = Vec::with_capacity(t.message.len() + 4);
-                    if t.path.needs_non_esp_marker() {
-                        udp::emit_ike(&t.message, &mut buf);
-                    } else {
-                        buf = t.message;
-                    }
-                    let sock = if t.path.local.port() == 500 {
-                        &self.s500
-                    } else {
-                        &self.s4500
-                    };
-                    if let Err(e) = sock.send_to(&buf, t.path.remote).await {
-                        println!("ERROR send {e}");
-                    }
-                }
-                Output::InstallChild(k) => {
-                    match install(&mut self.esp, &k) {
-                        Ok(()) => println!("CHILD-INSTALLED {:08x} {:08x}", k.spi_in, k.spi_out),
-                        Err(e) => println!("ERROR install {e}"),
-                    }
-                    self.export_child(&k);
-                    self.children.push(*k);
-                }
-                Output::RemoveChild { spi_in, spi_out } => {
-                    self.esp.remove(Direction::Inbound, spi_in);
-                    self.esp.remove(Direction::Outbound, spi_out);
-                    self.children.retain(|k| k.spi_in != spi_in);
-                    println!("CHILD-REMOVED {spi_in:08x} {spi_out:08x}");
-                }
-                Output::Event(e) => {
-                    if let Event::IkeUp { ike, .. } | Event::IkeRekeyed { new: ike, .. } = e {
-                        self.export_ike(ike);
-                    }
-                    println!("EVENT {e:?}");
-                }
-                other => println!("OUTPUT {other:?}"),
-            }
-        }
-    }
-
-    /// The newest Child SA whose remote selectors cover `dst`.
-    fn child_for(&self, dst: Ipv4Addr) -> Option<&ChildSaKeys> {
-        self.children
-            .iter()
-            .rev()
-            .find(|k| iketcp_proto::ts::matches(&k.remote_ts, IpAddr::V4(dst), 1, 0))
-    }
-
-    async fn send_inner(&mut self, packet: &[u8], dst: Ipv4Addr) {
-        let Some(k) = self.child_for(dst) else {
-            println!("ERROR no Child SA for {dst}");
+    /// Reports the Child SAs the node's ESP engine gained or lost since last looked.
+    async fn sync_children(&mut self) {
+        let Some(now) = self
+            .handle
+            .inspect(|n| {
+                n.routes()
+                    .map(|r| (r.spi_in, r.spi_out))
+                    .collect::<Installed>()
+            })
+            .await
+        else {
             return;
         };
-        let (spi, to) = (k.spi_out, k.path.remote);
-        let mut out = vec![0u8; packet.len() + 128];
-        match self.esp.encapsulate(spi, packet, &mut out) {
-            Ok(e) => {
-                if let Err(err) = self.s4500.send_to(&out[..e.len], to).await {
-                    println!("ERROR send ESP {err}");
+        for (i, o) in now.difference(&self.installed) {
+            println!("CHILD-INSTALLED {i:08x} {o:08x}");
+        }
+        for (i, o) in self.installed.difference(&now) {
+            println!("CHILD-REMOVED {i:08x} {o:08x}");
+        }
+        self.installed = now;
+    }
+
+    /// Whether a Child SA carries ICMP from our inner address to `dst`.
+    async fn routed(&self, dst: Ipv4Addr) -> bool {
+        let src = IpAddr::V4(self.inner);
+        self.handle
+            .inspect(move |n| n.routes().any(|r| r.carries(src, IpAddr::V4(dst), 1)))
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn report(&mut self, r: Report) {
+        match r {
+            Report::Event(e) => {
+                // Installs and removals come before the event that announces them.
+                self.sync_children().await;
+                if let Event::IkeUp { ike, .. } | Event::IkeRekeyed { new: ike, .. } = e {
+                    self.export_ike(ike).await;
                 }
+                println!("EVENT {e:?}");
             }
-            Err(e) => println!("ERROR encapsulate {e}"),
+            Report::Packet(p) => self.on_packet(&p).await,
+            Report::ChildKeys(k) => self.export_child(&k),
+            Report::Closed { id, reason } => println!("CLOSED tcp#{} {reason}", id.0),
         }
     }
 
-    async fn on_esp(&mut self, pkt: &[u8]) {
-        let mut out = vec![0u8; pkt.len()];
-        let d = match self.esp.decapsulate(pkt, &mut out) {
-            Ok(d) => d,
-            Err(e) => {
-                println!("ESP-DROP {e}");
-                return;
-            }
-        };
-        let Decapsulated::Tunnel { len, .. } = d else {
-            return;
-        };
-        let ip = &out[..len];
+    /// An IP packet out of a Child SA: ICMP echo for our inner address is answered, an
+    /// echo reply is reported.
+    async fn on_packet(&mut self, ip: &[u8]) {
         if ip.len() < 28 || ip[0] >> 4 != 4 || ip[9] != 1 {
             return;
         }
@@ -376,8 +289,12 @@ impl Peer {
         let seq = u16::from_be_bytes([icmp[6], icmp[7]]);
         match icmp[0] {
             8 => {
+                if !self.routed(src).await {
+                    println!("ERROR no Child SA for {src}");
+                    return;
+                }
                 let reply = icmp_echo(self.inner, src, 0, ident, seq, &icmp[8..]);
-                self.send_inner(&reply, src).await;
+                self.handle.send_packet(reply);
                 println!("ECHO-ANSWERED {src} {seq}");
             }
             0 => println!("PING-REPLY {src} {seq}"),
@@ -385,56 +302,67 @@ impl Peer {
         }
     }
 
-    fn first_ike(&self) -> Option<iketcp_proto::IkeSaInfo> {
-        self.ep.ike_sas().into_iter().find(|s| s.established)
-    }
-
-    fn command(&mut self, line: &str) -> bool {
-        let now = Instant::now();
-        let Some(sa) = self.first_ike() else {
-            if line != "quit" && line != "status" {
-                println!("ERROR no IKE SA");
-            }
-            if line == "status" {
-                println!("SA none");
-            }
-            return line != "quit";
-        };
-        // The newest Child SA comes last.
-        let spi = sa.children.last().map(|c| c.spi_in);
-        let r = match line {
-            "rekey-child" => spi.map(|s| self.ep.rekey_child(now, sa.id, s)),
-            "delete-child" => spi.map(|s| self.ep.delete_child(now, sa.id, s)),
-            "create-child" => Some(self.ep.create_child(now, sa.id, "net")),
-            "rekey-ike" => Some(self.ep.rekey_ike(now, sa.id)),
-            "terminate" => Some(self.ep.terminate(now, sa.id)),
-            "liveness" => Some(self.ep.liveness(now, sa.id)),
-            "status" => {
-                println!(
-                    "SA {} {:016x}_i {:016x}_r {} children={}",
-                    sa.id,
-                    sa.spi_i,
-                    sa.spi_r,
-                    sa.path,
-                    sa.children
-                        .iter()
-                        .map(|c| format!("{:08x}/{:08x}", c.spi_in, c.spi_out))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
-                None
-            }
-            "quit" => return false,
-            other => {
-                println!("ERROR unknown command {other}");
-                None
-            }
-        };
-        if let Some(Err(e)) = r {
-            println!("ERROR {e}");
+    /// Runs a stdin command; false to quit.
+    async fn command(&mut self, line: &str) -> bool {
+        if line == "quit" {
+            return false;
+        }
+        let cmd = line.to_string();
+        // Picked and run inside the driver in one go, so that nothing moves in between.
+        let out = self
+            .handle
+            .command(move |ep: &mut Endpoint, now| {
+                let Some(sa) = ep.ike_sas().into_iter().find(|s| s.established) else {
+                    return vec![if cmd == "status" {
+                        "SA none".to_string()
+                    } else {
+                        "ERROR no IKE SA".to_string()
+                    }];
+                };
+                // The newest Child SA comes last.
+                let spi = sa.children.last().map(|c| c.spi_in);
+                let r = match cmd.as_str() {
+                    "rekey-child" => spi.map(|s| ep.rekey_child(now, sa.id, s)),
+                    "delete-child" => spi.map(|s| ep.delete_child(now, sa.id, s)),
+                    "create-child" => Some(ep.create_child(now, sa.id, "net")),
+                    "rekey-ike" => Some(ep.rekey_ike(now, sa.id)),
+                    "terminate" => Some(ep.terminate(now, sa.id)),
+                    "liveness" => Some(ep.liveness(now, sa.id)),
+                    "status" => {
+                        return vec![format!(
+                            "SA {} {:016x}_i {:016x}_r {} children={}",
+                            sa.id,
+                            sa.spi_i,
+                            sa.spi_r,
+                            sa.path,
+                            sa.children
+                                .iter()
+                                .map(|c| format!("{:08x}/{:08x}", c.spi_in, c.spi_out))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )];
+                    }
+                    other => return vec![format!("ERROR unknown command {other}")],
+                };
+                match r {
+                    Some(Err(e)) => vec![format!("ERROR {e}")],
+                    _ => Vec::new(),
+                }
+            })
+            .await
+            .unwrap_or_else(|| vec!["ERROR the driver is gone".into()]);
+        for l in out {
+            println!("{l}");
         }
         true
     }
+}
+
+/// `listen-tcp=4500,443`
+fn ports(s: &str) -> Vec<u16> {
+    s.split(',')
+        .map(|p| p.parse().expect("listen-tcp=PORT[,PORT]"))
+        .collect()
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -458,6 +386,18 @@ async fn main() {
         .get("ike-port")
         .map_or(500, |p| p.parse().expect("port"));
     let inner: Ipv4Addr = args.req("inner").parse().expect("inner");
+    let tcp = TcpConfig {
+        mode: match args.get("tcp") {
+            None | Some("no") => TcpMode::No,
+            Some("yes") => TcpMode::Yes,
+            Some("fallback") => TcpMode::Fallback,
+            Some(other) => panic!("tcp={other}: no, yes or fallback"),
+        },
+        remote_port: args
+            .get("tcp-port")
+            .map_or(4500, |p| p.parse().expect("tcp-port")),
+        ..TcpConfig::default()
+    };
     let peer = PeerConfig {
         name: "peer".into(),
         remote: SocketAddr::new(remote, ike_port),
@@ -486,7 +426,7 @@ async fn main() {
             .get("dpd")
             .map(|s| Duration::from_secs(s.parse().expect("dpd secs"))),
         fragmentation: true,
-        tcp: Default::default(),
+        tcp,
     };
     let config = EndpointConfig {
         fragment_size: args
@@ -504,75 +444,76 @@ async fn main() {
         },
         ..EndpointConfig::default()
     };
-    let ep = Endpoint::new(config, vec![peer], Box::new(SystemRng::new()));
-    let s500 = UdpSocket::bind(SocketAddr::new(local, 500))
-        .await
-        .expect("bind 500");
-    let s4500 = UdpSocket::bind(SocketAddr::new(local, 4500))
-        .await
-        .expect("bind 4500");
-    let mut p = Peer {
-        ep,
-        esp: Engine::new(),
-        s500,
-        s4500,
-        children: Vec::new(),
-        inner,
-        keys: args.get("keys").map(PathBuf::from),
+    let keys = args.get("keys").map(PathBuf::from);
+    let node = Node::new(
+        NodeConfig {
+            // Child SA keys leave the node only when asked for with keys=.
+            export_keys: keys.is_some(),
+            ..NodeConfig::default()
+        },
+        Endpoint::new(config, vec![peer], Box::new(SystemRng::new())),
+        iketcp_esp::Engine::new(),
+    );
+    let udp = match args.get("udp") {
+        Some("0") => Vec::new(),
+        None | Some("1") => vec![SocketAddr::new(local, 500), SocketAddr::new(local, 4500)],
+        Some(other) => panic!("udp={other}: 0 or 1"),
     };
+    let listen = args.get("listen-tcp").map(ports).unwrap_or_default();
+    let driver_config = DriverConfig {
+        udp,
+        tcp: listen
+            .into_iter()
+            .map(|p| SocketAddr::new(local, p))
+            .collect(),
+        ..DriverConfig::default()
+    };
+    let (tx, mut reports) = mpsc::unbounded_channel();
+    let driver = Driver::bind(driver_config, node, tx)
+        .await
+        .expect("binding the sockets");
+    let mut p = Peer {
+        handle: driver.handle(),
+        inner,
+        installed: Installed::new(),
+        keys,
+    };
+    let task = tokio::spawn(driver.run());
     if args.get("initiate") == Some("1") {
-        if let Err(e) = p.ep.initiate(Instant::now(), "peer", Some("net")) {
-            println!("ERROR initiate {e}");
+        match p
+            .handle
+            .command(|ep, now| ep.initiate(now, "peer", Some("net")))
+            .await
+        {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => println!("ERROR initiate {e}"),
+            None => println!("ERROR initiate: the driver is gone"),
         }
-        p.drain().await;
     }
     let ping: Option<Ipv4Addr> = args.get("ping").map(|s| s.parse().expect("ping address"));
     let mut ping_seq: u16 = 0;
     let mut ping_timer = tokio::time::interval(Duration::from_millis(200));
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let (mut b500, mut b4500) = (vec![0u8; 65536], vec![0u8; 65536]);
     println!("READY");
     loop {
-        let deadline = p.ep.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
-            r = p.s500.recv_from(&mut b500) => {
-                if let Ok((n, from)) = r {
-                    let path = Path::udp(SocketAddr::new(local, 500), from);
-                    // Port 500 carries no marker, except between two non-500 ports.
-                    let msg = if path.needs_non_esp_marker() { b500.get(4..n) } else { b500.get(..n) };
-                    if let Some(m) = msg {
-                        p.ep.handle_message(Instant::now(), path, m);
-                    }
-                }
-            }
-            r = p.s4500.recv_from(&mut b4500) => {
-                if let Ok((n, from)) = r {
-                    let data = b4500[..n].to_vec();
-                    match udp::classify(&data) {
-                        Ok(Datagram::Ike(m)) => {
-                            p.ep.handle_message(Instant::now(), Path::udp(SocketAddr::new(local, 4500), from), m);
-                        }
-                        Ok(Datagram::Esp(e)) => p.on_esp(e).await,
-                        Ok(Datagram::Keepalive) | Err(_) => {}
-                    }
-                }
-            }
-            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))).await }, if deadline.is_some() => {
-                p.ep.handle_timeout(Instant::now());
+            r = reports.recv() => {
+                let Some(r) = r else { break };
+                p.report(r).await;
             }
             _ = ping_timer.tick(), if ping.is_some() => {
                 if let Some(dst) = ping
-                    && p.child_for(dst).is_some()
+                    && p.routed(dst).await
                 {
                     ping_seq = ping_seq.wrapping_add(1);
                     let pkt = icmp_echo(inner, dst, 8, 0x1ce, ping_seq, b"iketcp interop ping");
-                    p.send_inner(&pkt, dst).await;
+                    p.handle.send_packet(pkt);
                 }
             }
             line = stdin.next_line() => {
                 match line {
                     Ok(Some(l)) => {
-                        if !p.command(l.trim()) {
+                        if !p.command(l.trim()).await {
                             break;
                         }
                     }
@@ -580,6 +521,8 @@ async fn main() {
                 }
             }
         }
-        p.drain().await;
     }
+    // The driver stops once its last handle is gone.
+    drop(p);
+    let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
 }
