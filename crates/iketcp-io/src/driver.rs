@@ -256,7 +256,7 @@ impl Driver {
                 let Ok(remote) = stream.peer_addr() else {
                     return;
                 };
-                self.tune(&stream);
+                tune(&stream, &self.config);
                 let id = self.node.new_stream_id();
                 debug!(stream = id.0, "accepted {remote} on {local}");
                 self.attach(id, stream);
@@ -281,24 +281,6 @@ impl Driver {
                 if self.conns.remove(&id).is_some() {
                     self.node.handle(now, Input::StreamClosed { id });
                 }
-            }
-        }
-    }
-
-    fn tune(&self, stream: &TcpStream) {
-        let _ = stream.set_nodelay(true);
-        let s = socket2::SockRef::from(stream);
-        if let Some(n) = self.config.tcp_send_buffer {
-            let _ = s.set_send_buffer_size(n as usize);
-        }
-        if let Some(d) = self.config.dscp {
-            let tos = u32::from(d) << 2;
-            let r = match stream.local_addr() {
-                Ok(SocketAddr::V6(_)) => s.set_tclass_v6(tos),
-                _ => s.set_tos_v4(tos),
-            };
-            if let Err(e) = r {
-                debug!("DSCP not set: {e}");
             }
         }
     }
@@ -401,8 +383,7 @@ impl Driver {
     fn connect(&mut self, id: StreamId, local: IpAddr, remote: SocketAddr) {
         let tx = self.io_tx.clone();
         let timeout = self.config.connect_timeout;
-        let send_buffer = self.config.tcp_send_buffer;
-        let dscp = self.config.dscp;
+        let config = self.config.clone();
         tokio::spawn(async move {
             let attempt = async {
                 let sock = match remote {
@@ -412,17 +393,11 @@ impl Driver {
                 if !local.is_unspecified() {
                     sock.bind(SocketAddr::new(local, 0))?;
                 }
-                if let Some(n) = send_buffer {
-                    sock.set_send_buffer_size(n)?;
-                }
-                if let (Some(d), SocketAddr::V4(_)) = (dscp, remote) {
-                    let _ = sock.set_tos_v4(u32::from(d) << 2);
-                }
-                sock.set_nodelay(true)?;
                 sock.connect(remote).await
             };
             match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(stream)) => {
+                    tune(&stream, &config);
                     let _ = tx.send(Io::Connected(id, stream));
                 }
                 Ok(Err(e)) => {
@@ -435,6 +410,29 @@ impl Driver {
                 }
             }
         });
+    }
+}
+
+/// What every connection gets, accepted or opened: TCP_NODELAY (IKE and ESP records
+/// are sent whole, and waiting to coalesce them only adds latency), a bounded send buffer
+/// (R-ESP-4: TCP inside TCP builds queues the inner flows cannot see) and one DSCP for
+/// the whole connection (R-ESP-3: the outer TCP cannot carry per-packet marks without
+/// reordering).
+pub fn tune(stream: &TcpStream, config: &DriverConfig) {
+    let _ = stream.set_nodelay(true);
+    let s = socket2::SockRef::from(stream);
+    if let Some(n) = config.tcp_send_buffer {
+        let _ = s.set_send_buffer_size(n as usize);
+    }
+    if let Some(d) = config.dscp {
+        let tos = u32::from(d) << 2;
+        let r = match stream.local_addr() {
+            Ok(SocketAddr::V6(_)) => s.set_tclass_v6(tos),
+            _ => s.set_tos_v4(tos),
+        };
+        if let Err(e) = r {
+            debug!("DSCP not set: {e}");
+        }
     }
 }
 

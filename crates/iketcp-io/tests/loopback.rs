@@ -289,3 +289,25 @@ async fn ipv6_fallback_over_real_sockets() {
     assert!(path.remote.is_ipv6() && matches!(path.transport, Transport::Tcp(_)));
     assert!(traffic(&mut a, &mut b, 4).await);
 }
+
+// R-ESP-3, R-ESP-4: every connection gets one DSCP and a bounded send buffer, and
+// TCP_NODELAY; read back from the kernel on a real connection.
+#[tokio::test]
+async fn r_esp_3_r_esp_4_socket_options() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (c, s) = tokio::join!(TcpStream::connect(addr), l.accept());
+    let (c, _s) = (c.unwrap(), s.unwrap());
+    let config = DriverConfig {
+        tcp_send_buffer: Some(64 * 1024),
+        dscp: Some(46),
+        ..DriverConfig::default()
+    };
+    iketcp_io::driver::tune(&c, &config);
+    let sock = socket2::SockRef::from(&c);
+    assert_eq!(sock.tos_v4().unwrap(), 46 << 2, "DSCP EF");
+    // Linux doubles what is asked, for its own bookkeeping.
+    let sndbuf = sock.send_buffer_size().unwrap();
+    assert!((64 * 1024..=2 * 64 * 1024).contains(&sndbuf), "{sndbuf}");
+    assert!(c.nodelay().unwrap());
+}
