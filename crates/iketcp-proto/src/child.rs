@@ -13,7 +13,7 @@ use tracing::{debug, info};
 use crate::config::Mode;
 use crate::error::{ProtocolError, Refusal};
 use crate::events::{ChildSaKeys, DownReason, Event, Output};
-use crate::ike_sa::{Active, Cx, IkeSa, Task, error_notify};
+use crate::ike_sa::{Active, Cx, IkeSa, Task};
 use crate::payloads::Payloads;
 use crate::proposal::{self, Chosen};
 use crate::ts;
@@ -656,12 +656,11 @@ impl IkeSa {
         };
         if self.superseded {
             // RFC 7296 §2.25: this IKE SA is being replaced; the peer retries on the new one.
-            let e = ProtocolError::TemporaryFailure;
-            self.send_response(
+            self.send_error(
                 cx,
                 ExchangeType::CREATE_CHILD_SA,
                 mid,
-                vec![error_notify(&e)],
+                &ProtocolError::TemporaryFailure,
             );
             return;
         }
@@ -692,12 +691,11 @@ impl IkeSa {
                     if c.rekey.by_us.is_some() {
                         // Our own replacement stands and we delete the old SA: the
                         // peer's rekey is no longer needed (RFC 7296 §2.25).
-                        let e = ProtocolError::TemporaryFailure;
-                        self.send_response(
+                        self.send_error(
                             cx,
                             ExchangeType::CREATE_CHILD_SA,
                             mid,
-                            vec![error_notify(&e)],
+                            &ProtocolError::TemporaryFailure,
                         );
                         return;
                     }
@@ -708,23 +706,21 @@ impl IkeSa {
                 }
                 Some(_) => {
                     // RFC 7296 §2.25: we are replacing this SA ourselves.
-                    let e = ProtocolError::TemporaryFailure;
-                    self.send_response(
+                    self.send_error(
                         cx,
                         ExchangeType::CREATE_CHILD_SA,
                         mid,
-                        vec![error_notify(&e)],
+                        &ProtocolError::TemporaryFailure,
                     );
                     return;
                 }
                 None => {
                     debug!(ike = %self.id, "rekey of unknown Child SA {spi:08x}");
-                    let e = ProtocolError::ChildSaNotFound;
-                    self.send_response(
+                    self.send_error(
                         cx,
                         ExchangeType::CREATE_CHILD_SA,
                         mid,
-                        vec![error_notify(&e)],
+                        &ProtocolError::ChildSaNotFound,
                     );
                     return;
                 }
@@ -734,22 +730,20 @@ impl IkeSa {
         let live = self.children.iter().filter(|c| !c.rekey.replaced).count();
         if old.is_none() && live >= cx.config.max_children {
             info!(ike = %self.id, "refused a Child SA beyond {live}");
-            let e = ProtocolError::NoAdditionalSas;
-            self.send_response(
+            self.send_error(
                 cx,
                 ExchangeType::CREATE_CHILD_SA,
                 mid,
-                vec![error_notify(&e)],
+                &ProtocolError::NoAdditionalSas,
             );
             return;
         }
         let Some(ni) = payloads.nonce().filter(|n| n.has_valid_len()) else {
-            let e = ProtocolError::InvalidSyntax;
-            self.send_response(
+            self.send_error(
                 cx,
                 ExchangeType::CREATE_CHILD_SA,
                 mid,
-                vec![error_notify(&e)],
+                &ProtocolError::InvalidSyntax,
             );
             return;
         };
@@ -779,12 +773,7 @@ impl IkeSa {
             }
             Err(e) => {
                 info!(ike = %self.id, "CREATE_CHILD_SA refused: {e}");
-                self.send_response(
-                    cx,
-                    ExchangeType::CREATE_CHILD_SA,
-                    mid,
-                    vec![error_notify(&e)],
-                );
+                self.send_error(cx, ExchangeType::CREATE_CHILD_SA, mid, &e);
             }
         }
     }

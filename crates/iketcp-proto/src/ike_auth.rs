@@ -92,11 +92,11 @@ impl IkeSa {
         let idr = payloads.id_r();
         let auth = payloads.auth();
         let (Some(idi), Some(auth)) = (idi, auth) else {
-            self.send_response(
+            self.send_error(
                 cx,
                 ExchangeType::IKE_AUTH,
                 mid,
-                vec![error_notify(&ProtocolError::InvalidSyntax)],
+                &ProtocolError::InvalidSyntax,
             );
             self.die(cx, DownReason::Protocol(ProtocolError::InvalidSyntax));
             return;
@@ -131,11 +131,11 @@ impl IkeSa {
             Ok(p) => p,
             Err(e) => {
                 info!(ike = %self.id, "authentication of {:?} failed: {e}", String::from_utf8_lossy(&idi.data));
-                self.send_response(
+                self.send_error(
                     cx,
                     ExchangeType::IKE_AUTH,
                     mid,
-                    vec![error_notify(&ProtocolError::AuthenticationFailed)],
+                    &ProtocolError::AuthenticationFailed,
                 );
                 self.die(cx, DownReason::AuthFailed);
                 return;

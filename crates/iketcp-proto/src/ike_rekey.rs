@@ -11,7 +11,7 @@ use tracing::info;
 use crate::error::ProtocolError;
 use crate::events::Event;
 use crate::ike_init::ike_algorithms;
-use crate::ike_sa::{Active, Cx, IkeSa, State, Task, error_notify};
+use crate::ike_sa::{Active, Cx, IkeSa, State, Task};
 use crate::payloads::Payloads;
 use crate::proposal::{self, Chosen};
 use crate::protect::Keys;
@@ -232,22 +232,16 @@ impl IkeSa {
         if self.superseded && self.queue.contains(&Task::DeleteIke) || self.rekeyed_by_us {
             // RFC 7296 §2.25: our own rekey of this IKE SA already completed and we are
             // deleting it; a crossing rekey from the peer is refused, and it keeps ours.
-            let e = ProtocolError::TemporaryFailure;
-            self.send_response(
+            self.send_error(
                 cx,
                 ExchangeType::CREATE_CHILD_SA,
                 mid,
-                vec![error_notify(&e)],
+                &ProtocolError::TemporaryFailure,
             );
             return;
         }
         let reply_err = |sa: &mut IkeSa, cx: &mut Cx<'_>, e: ProtocolError| {
-            sa.send_response(
-                cx,
-                ExchangeType::CREATE_CHILD_SA,
-                mid,
-                vec![error_notify(&e)],
-            );
+            sa.send_error(cx, ExchangeType::CREATE_CHILD_SA, mid, &e);
         };
         let Some(cfg) = self.peer_config(cx) else {
             return;

@@ -465,6 +465,17 @@ impl IkeSa {
         }
     }
 
+    /// Answers request `mid` with an error notify (RFC 7296 §2.21.2), and nothing else.
+    pub fn send_error(
+        &mut self,
+        cx: &mut Cx<'_>,
+        exchange: ExchangeType,
+        mid: u32,
+        e: &ProtocolError,
+    ) {
+        self.send_response(cx, exchange, mid, vec![error_notify(e)]);
+    }
+
     /// Starts the next queued task if the window is free.
     pub fn kick(&mut self, cx: &mut Cx<'_>) {
         while self.outstanding.is_none() && self.state == State::Established {
@@ -684,7 +695,7 @@ impl IkeSa {
             // RFC 7296 §2.5: an unknown payload with the critical bit set rejects the
             // whole message.
             let err = ProtocolError::UnsupportedCriticalPayload(t);
-            self.send_response(cx, exchange, mid, vec![error_notify(&err)]);
+            self.send_error(cx, exchange, mid, &err);
             return;
         }
         match verdict {
@@ -697,12 +708,12 @@ impl IkeSa {
             }
             Verdict::Refuse(e) => {
                 info!(ike = %self.id, "refused {exchange} request {mid}: {e}");
-                self.send_response(cx, exchange, mid, vec![error_notify(&e)]);
+                self.send_error(cx, exchange, mid, &e);
             }
             Verdict::Run(h) => {
                 debug!(ike = %self.id, "handler {h:?} takes no request");
                 let e = ProtocolError::InvalidSyntax;
-                self.send_response(cx, exchange, mid, vec![error_notify(&e)]);
+                self.send_error(cx, exchange, mid, &e);
             }
             Verdict::Drop(_) => {}
         }
@@ -770,12 +781,7 @@ impl IkeSa {
             if mid == self.expected_mid {
                 self.expected_mid = self.expected_mid.wrapping_add(1);
             }
-            self.send_response(
-                cx,
-                msg.header.exchange,
-                mid,
-                vec![error_notify(&ProtocolError::InvalidSyntax)],
-            );
+            self.send_error(cx, msg.header.exchange, mid, &ProtocolError::InvalidSyntax);
         } else {
             // A response cannot be answered: tell the peer in a fresh INFORMATIONAL
             // (RFC 7296 §2.21.3), then go.
