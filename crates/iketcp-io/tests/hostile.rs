@@ -3,52 +3,21 @@
 //! each is closed or answered as the rules say, the state stays bounded, the process
 //! stays idle, and an established SA carries traffic throughout.
 
+mod common;
+
 use std::net::SocketAddr;
+
+use common::{free_port, start, traffic};
 use std::time::{Duration, Instant};
 
 use iketcp_crypto::DeterministicRng;
-use iketcp_io::{Driver, DriverConfig, Handle, Report};
+use iketcp_io::{DriverConfig, Report};
 use iketcp_node::{Node, NodeConfig};
 use iketcp_proto::{Endpoint, EndpointConfig, Event, Output, Path, StreamId, TcpMode, Transport};
-use iketcp_sim::{ipv4_udp, peer_config};
+use iketcp_sim::peer_config;
 use iketcp_wire::encap::stream::{Framer, Limits, Outgoing, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Peer {
-    handle: Handle,
-    reports: mpsc::UnboundedReceiver<Report>,
-}
-
-impl Peer {
-    async fn wait(&mut self, limit: Duration, mut want: impl FnMut(&Report) -> bool) -> bool {
-        let end = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(end, self.reports.recv()).await {
-                Ok(Some(r)) if want(&r) => return true,
-                Ok(Some(_)) => {}
-                _ => return false,
-            }
-        }
-    }
-}
-
-async fn start(node: Node, config: DriverConfig) -> Peer {
-    let (tx, reports) = mpsc::unbounded_channel();
-    let d = Driver::bind(config, node, tx).await.expect("bind");
-    let handle = d.handle();
-    tokio::spawn(d.run());
-    Peer { handle, reports }
-}
 
 /// CPU time (user + system) of this process so far.
 fn cpu_time() -> Duration {
@@ -102,26 +71,6 @@ async fn connect_from(src: &str, to: SocketAddr) -> Option<TcpStream> {
     let s = TcpSocket::new_v4().ok()?;
     s.bind(format!("{src}:0").parse().ok()?).ok()?;
     s.connect(to).await.ok()
-}
-
-async fn traffic(a: &mut Peer, b: &mut Peer, tag: u8) -> bool {
-    a.handle
-        .send_packet(ipv4_udp("10.1.0.5", "10.2.0.7", &[tag; 100]));
-    let got_b = b
-        .wait(
-            Duration::from_secs(5),
-            |r| matches!(r, Report::Packet(p) if p.len() == 128 && p[28] == tag),
-        )
-        .await;
-    b.handle
-        .send_packet(ipv4_udp("10.2.0.7", "10.1.0.5", &[tag; 200]));
-    let got_a = a
-        .wait(
-            Duration::from_secs(5),
-            |r| matches!(r, Report::Packet(p) if p.len() == 228 && p[28] == tag),
-        )
-        .await;
-    got_a && got_b
 }
 
 // R-SEC-3: bounded resources under a thousand idle connections, a half-open flood over

@@ -2,72 +2,19 @@
 //! that does not listen on UDP, the fallback to RFC 9329 TCP, ESP carried over the
 //! connection both ways, and hostile clients on the responder's TCP port.
 
+mod common;
+
+use common::{Peer, child_up, free_port, node, start, traffic};
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use iketcp_io::{Driver, DriverConfig, Handle, Report};
-use iketcp_node::{Node, NodeConfig};
-use iketcp_proto::{EndpointConfig, Event, TcpMode, Transport};
-use iketcp_sim::{ipv4_udp, peer_config};
+use iketcp_io::DriverConfig;
+use iketcp_node::NodeConfig;
+use iketcp_proto::{TcpMode, Transport};
+use iketcp_sim::peer_config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-
-/// A port free on `ip` for both UDP and TCP right now.
-fn free_port(ip: &str) -> u16 {
-    for _ in 0..100 {
-        let t = std::net::TcpListener::bind((ip, 0)).unwrap();
-        let port = t.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind((ip, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port on {ip}");
-}
-
-struct Peer {
-    handle: Handle,
-    reports: mpsc::UnboundedReceiver<Report>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Peer {
-    /// Waits for a report that `want` accepts, at most `limit`.
-    async fn wait(&mut self, limit: Duration, mut want: impl FnMut(&Report) -> bool) -> bool {
-        let end = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(end, self.reports.recv()).await {
-                Ok(Some(r)) if want(&r) => return true,
-                Ok(Some(_)) => {}
-                _ => return false,
-            }
-        }
-    }
-}
-
-async fn start(node: Node, config: DriverConfig) -> Peer {
-    let (tx, reports) = mpsc::unbounded_channel();
-    let d = Driver::bind(config, node, tx).await.expect("bind");
-    let handle = d.handle();
-    let task = tokio::spawn(d.run());
-    Peer {
-        handle,
-        reports,
-        task,
-    }
-}
-
-fn node(peer: iketcp_proto::PeerConfig, seed: u64, cfg: NodeConfig) -> Node {
-    Node::new(
-        cfg,
-        iketcp_proto::Endpoint::new(
-            EndpointConfig::default(),
-            vec![peer],
-            Box::new(iketcp_crypto::DeterministicRng::from_u64(seed)),
-        ),
-        iketcp_esp::Engine::new(),
-    )
-}
 
 /// a at 127.0.0.1 (UDP bound, `mode`), b at 127.0.0.2 listening on TCP only, or on UDP
 /// too with `b_udp`.
@@ -108,31 +55,6 @@ async fn pair(mode: TcpMode, b_udp: bool, b_node: NodeConfig) -> (Peer, Peer, So
     )
     .await;
     (a, b, b_addr)
-}
-
-fn child_up(r: &Report) -> bool {
-    matches!(r, Report::Event(Event::ChildUp { .. }))
-}
-
-/// Sends a packet each way and waits for both to come out.
-async fn traffic(a: &mut Peer, b: &mut Peer, tag: u8) -> bool {
-    a.handle
-        .send_packet(ipv4_udp("10.1.0.5", "10.2.0.7", &[tag; 100]));
-    let got_b = b
-        .wait(
-            Duration::from_secs(5),
-            |r| matches!(r, Report::Packet(p) if p.len() == 128 && p[28] == tag),
-        )
-        .await;
-    b.handle
-        .send_packet(ipv4_udp("10.2.0.7", "10.1.0.5", &[tag; 200]));
-    let got_a = a
-        .wait(
-            Duration::from_secs(5),
-            |r| matches!(r, Report::Packet(p) if p.len() == 228 && p[28] == tag),
-        )
-        .await;
-    got_a && got_b
 }
 
 // R-FB-1, R-FB-2, R-CFG-1 over real sockets: the responder does not listen on UDP; the
