@@ -51,7 +51,8 @@ fn peer(local: &str, remote: &str, me: &str, them: &str, lts: &str, rts: &str) -
     }
 }
 
-fn endpoints() -> (Endpoint, Endpoint) {
+/// a initiates, b responds; PSK. Shared by every engine target.
+pub(crate) fn endpoints() -> (Endpoint, Endpoint) {
     let a = peer(
         "10.0.0.1:500",
         "10.0.0.2:500",

@@ -25,10 +25,7 @@ use iketcp_crypto::{
 };
 use iketcp_proto::config::suites;
 use iketcp_proto::proposal::{self, ProposalSpec};
-use iketcp_proto::{
-    AuthConfig, ChildConfig, ChildSaInfo, Endpoint, EndpointConfig, Event, Lifetime, Mode, Output,
-    Path, PeerConfig, Transmit,
-};
+use iketcp_proto::{ChildSaInfo, Endpoint, Event, Output, Path, Transmit};
 use iketcp_wire::codec::Writer;
 use iketcp_wire::ike::{
     Auth, AuthMethod, Delete, Encrypted, ExchangeType, Flags, Header, IKEV2_VERSION, Id, IdType,
@@ -48,73 +45,6 @@ fn id(s: &str) -> Id {
 
 fn net((addr, prefix): (&str, u8)) -> TrafficSelector {
     iketcp_proto::ts::subnet(addr.parse().expect("addr"), prefix)
-}
-
-fn peer(
-    local: &str,
-    remote: &str,
-    me: &str,
-    them: &str,
-    lts: (&str, u8),
-    rts: (&str, u8),
-) -> PeerConfig {
-    PeerConfig {
-        name: "peer".into(),
-        remote: remote.parse().expect("addr"),
-        local: local.parse().expect("addr"),
-        local_id: id(me),
-        remote_id: id(them),
-        auth: AuthConfig::Psk(SecretBytes::from_slice(b"fuzz-psk-0123456789abcdef")),
-        ike_proposals: vec![
-            suites::ike_aes128gcm16_prfsha256_ecp256(),
-            suites::ike_aes256_sha256_modp2048(),
-        ],
-        children: vec![ChildConfig {
-            name: "net".into(),
-            local_ts: vec![net(lts)],
-            remote_ts: vec![net(rts)],
-            esp_proposals: vec![suites::esp_aes128gcm16(None)],
-            mode: Mode::Tunnel,
-            lifetime: Lifetime::CHILD_DEFAULT,
-            replay_window: 64,
-        }],
-        ike_lifetime: Lifetime::IKE_DEFAULT,
-        dpd: Some(Duration::from_secs(30)),
-        fragmentation: true,
-        tcp: Default::default(),
-    }
-}
-
-/// a initiates, b responds; PSK, as in the other engine targets.
-fn endpoints() -> (Endpoint, Endpoint) {
-    let a = peer(
-        "10.0.0.1:500",
-        "10.0.0.2:500",
-        "a@fuzz",
-        "b@fuzz",
-        A_NET,
-        B_NET,
-    );
-    let b = peer(
-        "10.0.0.2:500",
-        "10.0.0.1:500",
-        "b@fuzz",
-        "a@fuzz",
-        B_NET,
-        A_NET,
-    );
-    (
-        Endpoint::new(
-            EndpointConfig::default(),
-            vec![a],
-            Box::new(DeterministicRng::from_u64(1)),
-        ),
-        Endpoint::new(
-            EndpointConfig::default(),
-            vec![b],
-            Box::new(DeterministicRng::from_u64(2)),
-        ),
-    )
 }
 
 /// Splits input into records: 2-byte length, then that many bytes.
@@ -364,7 +294,7 @@ impl Run {
     fn start(scenario: Scenario) -> Option<Run> {
         use Scenario::*;
         let victim_is_a = matches!(scenario, InitiatorAuthSent | EstablishedInitiator);
-        let (mut a, mut b) = endpoints();
+        let (mut a, mut b) = crate::engine::endpoints();
         let now = Instant::now();
         a.initiate(now, "peer", Some("net")).ok()?;
         // The victim's own output goes through the checks too, from the first message.
