@@ -90,12 +90,15 @@ impl IkeSa {
         if delete_ike {
             info!(ike = %self.id, "peer deleted the IKE SA");
             self.send_response(cx, ExchangeType::INFORMATIONAL, mid, vec![]);
-            if let Some(old) = self.predecessor {
+            if self.successor.is_none()
+                && let Some(old) = self.predecessor
+            {
                 // RFC 7296 §2.8.2: the peer deletes a new IKE SA that lost a rekey
                 // collision we have not resolved yet; its Child SAs, and the Child SA
                 // work queued or in flight on it (a DELETE of a rekeyed Child SA, say),
                 // go back to the old IKE SA, whose own rekey carries them to the
-                // survivor.
+                // survivor. An SA already folded into another IKE SA hands its work
+                // there instead.
                 self.successor = Some(old);
             }
             let reason = if self.superseded {

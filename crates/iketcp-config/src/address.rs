@@ -1,0 +1,184 @@
+//! Addresses, ports and traffic selectors as written in the file.
+
+use core::fmt;
+use core::net::IpAddr;
+
+use iketcp_wire::ike::TrafficSelector;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+/// An IP address. Host names are refused with their own message: resolving them needs a
+/// policy (when, how often, which family) that the daemon does not have yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Address(pub IpAddr);
+
+pub(crate) fn parse_address(text: &str) -> Result<IpAddr, String> {
+    let t = text.trim();
+    if let Ok(a) = t.parse::<IpAddr>() {
+        return Ok(a);
+    }
+    let name_like = !t.is_empty()
+        && t.chars().any(|c| c.is_ascii_alphabetic())
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if name_like {
+        Err(format!(
+            "\"{t}\": host names are not resolved yet: write an IP address"
+        ))
+    } else {
+        Err(format!("\"{t}\" is not an IP address"))
+    }
+}
+
+/// A port to listen on or connect to; 0 is neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Checked inside the visitor, so that toml gives the error the value's own span
+        // (an element's, in a list) rather than the enclosing one.
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Port;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port from 1 to 65535")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Port, E> {
+                match u16::try_from(v) {
+                    Ok(0) => Err(E::custom("port 0: give a port from 1 to 65535")),
+                    Ok(p) => Ok(Port(p)),
+                    Err(_) => Err(E::custom(format!("{v} is not a port: give 1 to 65535"))),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Port, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+        }
+        d.deserialize_i64(V)
+    }
+}
+
+/// A DiffServ code point: six bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dscp(pub u8);
+
+impl<'de> Deserialize<'de> for Dscp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dscp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a DSCP from 0 to 63")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dscp, E> {
+                match u8::try_from(v) {
+                    Ok(v) if v <= 63 => Ok(Dscp(v)),
+                    _ => Err(E::custom(format!(
+                        "{v} is not a DSCP: give 0 to 63 (e.g. 46 for EF, 10 for AF11)"
+                    ))),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dscp, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+        }
+        d.deserialize_i64(V)
+    }
+}
+
+/// A subnet in CIDR notation, or one address, as a traffic selector of any protocol and
+/// port (RFC 7296 §3.13.1).
+pub(crate) fn parse_selector(text: &str) -> Result<TrafficSelector, String> {
+    let t = text.trim();
+    let (addr, prefix) = match t.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (t, None),
+    };
+    let addr: IpAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{t}\" is not a subnet such as \"10.1.0.0/16\""))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => match p.trim().parse::<u8>() {
+            Ok(p) if p <= max => p,
+            _ => return Err(format!("\"{t}\": prefix length must be 0 to {max}")),
+        },
+    };
+    let ts = iketcp_proto::ts::subnet(addr, prefix);
+    // A typo in the address part would otherwise silently become a different subnet.
+    if ts.start_addr != addr {
+        return Err(format!(
+            "\"{t}\" has host bits set: did you mean \"{}/{prefix}\"?",
+            ts.start_addr
+        ));
+    }
+    Ok(ts)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Selector(pub TrafficSelector);
+
+/// Strings read with `parse`, errors reported at the string's span.
+macro_rules! from_str_visitor {
+    ($ty:ident, $expecting:literal, $parse:expr) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, s: &str) -> Result<$ty, E> {
+                        $parse(s).map($ty).map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+pub(crate) use from_str_visitor;
+
+from_str_visitor!(Address, "an IP address", parse_address);
+from_str_visitor!(Selector, "a subnet such as \"10.1.0.0/16\"", parse_selector);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors() {
+        let ts = parse_selector("10.1.0.0/16").unwrap();
+        assert_eq!(ts.start_addr, "10.1.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(ts.end_addr, "10.1.255.255".parse::<IpAddr>().unwrap());
+        let one = parse_selector("192.0.2.7").unwrap();
+        assert_eq!(one.start_addr, one.end_addr);
+        assert!(parse_selector("2001:db8::/32").is_ok());
+        assert!(
+            parse_selector("10.1.0.1/16")
+                .unwrap_err()
+                .contains("10.1.0.0/16")
+        );
+        assert!(parse_selector("10.1.0.0/33").is_err());
+        assert!(parse_selector("office").is_err());
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(parse_address("192.0.2.1").is_ok());
+        assert!(parse_address("::1").is_ok());
+        assert!(
+            parse_address("vpn.example.net")
+                .unwrap_err()
+                .contains("host names are not resolved yet")
+        );
+        assert!(
+            parse_address("1.2.3")
+                .unwrap_err()
+                .contains("not an IP address")
+        );
+    }
+}

@@ -1,0 +1,546 @@
+//! The checked configuration: every default applied, every value validated, secrets
+//! read. Defaults are those of the runtime types themselves (`EndpointConfig`,
+//! `NodeConfig`, `DriverConfig`, `TcpConfig`, `Lifetime`), so the file and the library
+//! cannot drift apart.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::ops::Range;
+use core::time::Duration;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use iketcp_io::DriverConfig;
+use iketcp_node::NodeConfig;
+use iketcp_proto::config::{Certificate, Identity, PrivateKey, TrustStore, suites};
+use iketcp_proto::proposal::ProposalSpec;
+use iketcp_proto::{AuthConfig, EndpointConfig, Lifetime, Mode, TcpConfig, TcpMode};
+use iketcp_wire::ike::TrafficSelector;
+use toml::Spanned;
+
+use crate::duration::DurationValue;
+use crate::error::{ConfigError, Source};
+use crate::schema::{self, AuthMethod, EnableTcp, ModeValue, Start};
+use crate::secret::{self, EnvLookup};
+
+/// Where the control socket is when the file does not say.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/iketcp/iketcpd.sock";
+/// The IKE port (RFC 7296 §2).
+pub const DEFAULT_IKE_PORT: u16 = 500;
+/// The NAT traversal port (RFC 3948), also RFC 9329's default TCP port.
+pub const DEFAULT_NATT_PORT: u16 = 4500;
+
+/// A whole configuration file, checked, with its secrets read.
+///
+/// `Debug` shows no secret: pre-shared keys are `SecretBytes` and private keys print
+/// their algorithm only.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub daemon: Daemon,
+    pub connections: Vec<Connection>,
+}
+
+/// `[daemon]`: sockets and limits for the whole process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Daemon {
+    pub listen: Vec<IpAddr>,
+    pub ike_port: u16,
+    pub natt_port: u16,
+    pub listen_udp: bool,
+    pub listen_tcp: Vec<u16>,
+    pub control_socket: PathBuf,
+    pub max_connections: usize,
+    pub max_connections_per_source: usize,
+    pub half_open_limit: usize,
+    pub half_open_per_source: usize,
+    pub cookie_threshold: usize,
+    pub key_export_dir: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    /// `None`: the system's default (`tcp_send_buffer = 0`).
+    pub tcp_send_buffer: Option<u32>,
+    pub dscp: Option<u8>,
+    pub prefix_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// One `[[connection]]`: a peer and the one Child SA configuration named after it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: String,
+    /// Empty: the peer may come from any address (it can then not be initiated to).
+    pub remote_addrs: Vec<IpAddr>,
+    pub local_addrs: Vec<IpAddr>,
+    pub remote_port: u16,
+    pub local_id: Identity,
+    pub remote_id: Identity,
+    pub auth: AuthConfig,
+    pub ike_proposals: Vec<ProposalSpec>,
+    pub esp_proposals: Vec<ProposalSpec>,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub mode: Mode,
+    pub tcp: TcpConfig,
+    pub start: Start,
+    pub ike_lifetime: Lifetime,
+    pub child_lifetime: Lifetime,
+    pub dpd_delay: Option<Duration>,
+    pub fragmentation: bool,
+    pub replay_window: u32,
+    /// Our address for this peer: the first of `local_addrs`, else the first `listen`
+    /// address of the remote's family, with the IKE port.
+    pub local: SocketAddr,
+    /// The first of `remote_addrs` with `remote_port`; the unspecified address of the
+    /// local family when `remote_addrs` is left out.
+    pub remote: SocketAddr,
+}
+
+/// Rekey and expiry times from one `rekey_time`, shaped like strongSwan's (rand_time
+/// and over_time about a tenth of it) and equal to [`Lifetime::IKE_DEFAULT`] for 4 h and
+/// [`Lifetime::CHILD_DEFAULT`] for 1 h: rekey up to min(rekey/10, 6 min) early, expire
+/// min(rekey/6, 10 min) after the rekey time.
+pub fn lifetime(rekey: Duration) -> Lifetime {
+    Lifetime {
+        rekey,
+        jitter: (rekey / 10).min(Duration::from_secs(360)),
+        hard: rekey + (rekey / 6).min(Duration::from_secs(600)),
+    }
+}
+
+impl Config {
+    /// Reads and checks the file at `path`. Relative file names in it (`psk_file`,
+    /// `cert_file`, …) are relative to the file's directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Checks `text`; errors name `file`, and relative file names in it are relative to
+    /// `file`'s directory. Environment variables come from the process.
+    pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::parse_with_env(text, file, &secret::process_env)
+    }
+
+    /// [`Config::parse`], reading environment variables (`psk_env`) through `env`.
+    pub fn parse_with_env(
+        text: &str,
+        file: impl AsRef<Path>,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, ConfigError> {
+        let file = file.as_ref();
+        let name = file.display().to_string();
+        let src = Source { file: &name, text };
+        let raw: schema::File = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        let base = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let check = Check {
+            src: &src,
+            base: &base,
+            env,
+        };
+        let daemon = check.daemon(raw.daemon.unwrap_or_default())?;
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut connections = Vec::with_capacity(raw.connection.len());
+        for c in raw.connection {
+            let line = src.line_of(c.name.span().start);
+            if let Some(first) = seen.insert(c.name.get_ref().clone(), line) {
+                return Err(src.error(
+                    Some(c.name.span()),
+                    format!("duplicate connection name (first at line {first})"),
+                ));
+            }
+            connections.push(check.connection(c, &daemon)?);
+        }
+        Ok(Config {
+            daemon,
+            connections,
+        })
+    }
+
+    /// The connection called `name`.
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+}
+
+/// A list of addresses as read, with its span for later errors.
+type Listed = (Range<usize>, Vec<IpAddr>);
+
+struct Check<'a> {
+    src: &'a Source<'a>,
+    base: &'a Path,
+    env: EnvLookup<'a>,
+}
+
+impl Check<'_> {
+    fn fail<T>(&self, span: Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(self.src.error(Some(span), message))
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        self.base.join(p)
+    }
+
+    fn positive(&self, v: Option<Spanned<usize>>, default: usize) -> Result<usize, ConfigError> {
+        match v {
+            Some(v) if *v.get_ref() == 0 => self.fail(v.span(), "must be at least 1"),
+            Some(v) => Ok(v.into_inner()),
+            None => Ok(default),
+        }
+    }
+
+    fn duration(
+        &self,
+        v: Option<Spanned<DurationValue>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match v {
+            Some(v) if v.get_ref().0.is_zero() => self.fail(v.span(), "must be longer than 0"),
+            Some(v) => Ok(v.into_inner().0),
+            None => Ok(default),
+        }
+    }
+
+    fn daemon(&self, d: schema::Daemon) -> Result<Daemon, ConfigError> {
+        let endpoint = EndpointConfig::default();
+        let node = NodeConfig::default();
+        let driver = DriverConfig::default();
+        let listen = self
+            .addresses(
+                d.listen,
+                "listen",
+                "give at least one address (\"0.0.0.0\", \"::\")",
+            )?
+            .map_or_else(|| vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)], |(_, l)| l);
+        let ike_port = d
+            .ike_port
+            .as_ref()
+            .map_or(DEFAULT_IKE_PORT, |p| p.get_ref().0);
+        let natt_port = d
+            .natt_port
+            .as_ref()
+            .map_or(DEFAULT_NATT_PORT, |p| p.get_ref().0);
+        if ike_port == natt_port {
+            let span = d
+                .natt_port
+                .as_ref()
+                .or(d.ike_port.as_ref())
+                .map(Spanned::span)
+                .unwrap_or_default();
+            return self.fail(span, format!("ike_port and natt_port are both {ike_port}"));
+        }
+        let listen_tcp = match d.listen_tcp {
+            None => vec![DEFAULT_NATT_PORT],
+            Some(ports) => {
+                let span = ports.span();
+                let mut out: Vec<u16> = Vec::new();
+                for p in ports.into_inner() {
+                    if out.contains(&p.0) {
+                        return self.fail(span, format!("port {} is listed twice", p.0));
+                    }
+                    out.push(p.0);
+                }
+                out
+            }
+        };
+        Ok(Daemon {
+            listen,
+            ike_port,
+            natt_port,
+            listen_udp: d.listen_udp.unwrap_or(true),
+            listen_tcp,
+            control_socket: d
+                .control_socket
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            max_connections: self.positive(d.max_connections, node.max_streams)?,
+            max_connections_per_source: self
+                .positive(d.max_connections_per_source, node.max_streams_per_source)?,
+            half_open_limit: self.positive(d.half_open_limit, endpoint.half_open_limit)?,
+            half_open_per_source: self
+                .positive(d.half_open_per_source, endpoint.half_open_per_source)?,
+            cookie_threshold: d.cookie_threshold.unwrap_or(endpoint.cookie_threshold),
+            key_export_dir: d.key_export_dir,
+            connect_timeout: self.duration(d.connect_timeout, driver.connect_timeout)?,
+            tcp_send_buffer: match d.tcp_send_buffer {
+                None => driver.tcp_send_buffer,
+                Some(0) => None,
+                Some(n) => Some(n),
+            },
+            dscp: d.dscp.map(|v| v.0),
+            prefix_timeout: self.duration(d.prefix_timeout, node.prefix_timeout)?,
+            idle_timeout: self.duration(d.idle_timeout, node.idle_timeout)?,
+        })
+    }
+
+    fn addresses(
+        &self,
+        list: Option<Spanned<Vec<crate::address::Address>>>,
+        key: &str,
+        if_empty: &str,
+    ) -> Result<Option<Listed>, ConfigError> {
+        let Some(list) = list else { return Ok(None) };
+        if list.get_ref().is_empty() {
+            return self.fail(list.span(), format!("empty: {if_empty}"));
+        }
+        let span = list.span();
+        let mut out: Vec<IpAddr> = Vec::new();
+        for a in list.into_inner() {
+            if out.contains(&a.0) {
+                return self.fail(span, format!("{} is listed twice in {key}", a.0));
+            }
+            out.push(a.0);
+        }
+        Ok(Some((span, out)))
+    }
+
+    fn connection(
+        &self,
+        c: schema::Connection,
+        daemon: &Daemon,
+    ) -> Result<Connection, ConfigError> {
+        let name = c.name.get_ref();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'))
+        {
+            return self.fail(
+                c.name.span(),
+                format!("\"{name}\": a name is letters, digits, '.', '_' and '-'"),
+            );
+        }
+        let auth = self.auth(&c)?;
+        let start_span = c.start.as_ref().map(Spanned::span);
+        let start = c.start.map_or(Start::None, Spanned::into_inner);
+        let remote_addrs = self.addresses(
+            c.remote_addrs,
+            "remote_addrs",
+            "leave remote_addrs out to accept the peer from any address",
+        )?;
+        let local_addrs = self.addresses(
+            c.local_addrs,
+            "local_addrs",
+            "leave local_addrs out to use the [daemon] listen addresses",
+        )?;
+        let remote_port = c.remote_port.map_or(DEFAULT_IKE_PORT, |p| p.0);
+
+        // Our address: the first local_addr, else the first listen address of the
+        // remote's family (the engine takes one local and one remote address).
+        let want_family = remote_addrs.as_ref().map(|(_, a)| a[0].is_ipv4());
+        let local_ip = match (&local_addrs, want_family) {
+            (Some((span, l)), Some(v4)) if l[0].is_ipv4() != v4 => {
+                return self.fail(
+                    span.clone(),
+                    format!(
+                        "{} and the first of remote_addrs are not of the same IP version",
+                        l[0]
+                    ),
+                );
+            }
+            (Some((_, l)), _) => l[0],
+            (None, Some(v4)) => match daemon.listen.iter().find(|a| a.is_ipv4() == v4) {
+                Some(a) => *a,
+                None => {
+                    let (span, _) = remote_addrs.as_ref().expect("family comes from it");
+                    return self.fail(
+                        span.clone(),
+                        format!(
+                            "no [daemon] listen address is {}: add one, or set local_addrs",
+                            if v4 { "IPv4" } else { "IPv6" }
+                        ),
+                    );
+                }
+            },
+            (None, None) => daemon.listen[0],
+        };
+        let remote_ip = match &remote_addrs {
+            Some((_, r)) => r[0],
+            None => {
+                if start != Start::None {
+                    return self.fail(
+                        start_span.unwrap_or_default(),
+                        "a connection that initiates needs remote_addrs",
+                    );
+                }
+                if local_ip.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                }
+            }
+        };
+
+        let ike_proposals = match c.ike {
+            None => suites::default_ike(),
+            Some(l) if l.get_ref().is_empty() => {
+                return self.fail(l.span(), "empty: leave ike out for the default proposals");
+            }
+            Some(l) => l.into_inner().into_iter().map(|p| p.0).collect(),
+        };
+        let esp_proposals = match c.esp {
+            None => suites::default_esp(),
+            Some(l) if l.get_ref().is_empty() => {
+                return self.fail(l.span(), "empty: leave esp out for the default proposals");
+            }
+            Some(l) => l.into_inner().into_iter().map(|p| p.0).collect(),
+        };
+        let selectors = |ts: Spanned<Vec<crate::address::Selector>>| {
+            if ts.get_ref().is_empty() {
+                return self.fail(
+                    ts.span(),
+                    "empty: give at least one subnet, e.g. \"10.1.0.0/16\"",
+                );
+            }
+            Ok(ts.into_inner().into_iter().map(|s| s.0).collect::<Vec<_>>())
+        };
+        let local_ts = selectors(c.local_ts)?;
+        let remote_ts = selectors(c.remote_ts)?;
+
+        let tcp_default = TcpConfig::default();
+        let tcp = TcpConfig {
+            mode: match c.enable_tcp {
+                None | Some(EnableTcp::No) => TcpMode::No,
+                Some(EnableTcp::Yes) => TcpMode::Yes,
+                Some(EnableTcp::Fallback) => TcpMode::Fallback,
+            },
+            remote_port: c.tcp_remote_port.map_or(tcp_default.remote_port, |p| p.0),
+            fallback_delay: self.duration(c.fallback_delay, tcp_default.fallback_delay)?,
+        };
+        let replay_window = match c.replay_window {
+            Some(w) if *w.get_ref() > iketcp_esp::MAX_REPLAY_WINDOW => {
+                return self.fail(
+                    w.span(),
+                    format!(
+                        "{} is larger than the largest window, {}",
+                        w.get_ref(),
+                        iketcp_esp::MAX_REPLAY_WINDOW
+                    ),
+                );
+            }
+            Some(w) => w.into_inner(),
+            None => 64,
+        };
+        let dpd_delay = match c.dpd_delay {
+            None => None,
+            Some(d) => Some(self.duration(Some(d), Duration::ZERO)?),
+        };
+        Ok(Connection {
+            name: c.name.into_inner(),
+            remote_addrs: remote_addrs.map(|(_, a)| a).unwrap_or_default(),
+            local_addrs: local_addrs.map(|(_, a)| a).unwrap_or_default(),
+            remote_port,
+            local_id: c.local_id.0,
+            remote_id: c.remote_id.0,
+            auth,
+            ike_proposals,
+            esp_proposals,
+            local_ts,
+            remote_ts,
+            mode: match c.mode {
+                None | Some(ModeValue::Tunnel) => Mode::Tunnel,
+                Some(ModeValue::Transport) => Mode::Transport,
+            },
+            tcp,
+            start,
+            ike_lifetime: lifetime(self.duration(c.rekey_time, Lifetime::IKE_DEFAULT.rekey)?),
+            child_lifetime: lifetime(
+                self.duration(c.child_rekey_time, Lifetime::CHILD_DEFAULT.rekey)?,
+            ),
+            dpd_delay,
+            fragmentation: c.fragmentation.unwrap_or(true),
+            replay_window,
+            local: SocketAddr::new(local_ip, daemon.ike_port),
+            remote: SocketAddr::new(remote_ip, remote_port),
+        })
+    }
+
+    fn auth(&self, c: &schema::Connection) -> Result<AuthConfig, ConfigError> {
+        if let Some(psk) = &c.psk {
+            return self.fail(
+                psk.span(),
+                "a pre-shared key does not belong in the configuration file: put it in a file of mode 0600 named by psk_file, or in an environment variable named by psk_env",
+            );
+        }
+        let method = *c.auth.get_ref();
+        let psk_keys = [
+            ("psk_file", c.psk_file.as_ref().map(Spanned::span)),
+            ("psk_env", c.psk_env.as_ref().map(Spanned::span)),
+        ];
+        let pubkey_keys = [
+            ("cert_file", c.cert_file.as_ref().map(Spanned::span)),
+            ("key_file", c.key_file.as_ref().map(Spanned::span)),
+            ("ca_file", c.ca_file.as_ref().map(Spanned::span)),
+        ];
+        let (other, this) = match method {
+            AuthMethod::Psk => (&pubkey_keys[..], "psk"),
+            AuthMethod::Pubkey => (&psk_keys[..], "pubkey"),
+        };
+        if let Some((key, Some(span))) = other.iter().find(|(_, s)| s.is_some()) {
+            return self.fail(
+                span.clone(),
+                format!("{key} does not apply with auth = \"{this}\""),
+            );
+        }
+        match method {
+            AuthMethod::Psk => {
+                let key = match (&c.psk_file, &c.psk_env) {
+                    (Some(_), Some(env)) => {
+                        return self.fail(env.span(), "psk_file and psk_env: give only one");
+                    }
+                    (None, None) => {
+                        return self.fail(
+                            c.auth.span(),
+                            "auth = \"psk\" needs psk_file (a file of mode 0600) or psk_env (an environment variable)",
+                        );
+                    }
+                    (Some(file), None) => secret::read_private_file(&self.path(file.get_ref()))
+                        .and_then(|raw| secret::psk_from_bytes(&raw))
+                        .or_else(|e| self.fail(file.span(), e))?,
+                    (None, Some(var)) => secret::psk_from_env(var.get_ref(), self.env)
+                        .or_else(|e| self.fail(var.span(), e))?,
+                };
+                Ok(AuthConfig::Psk(key))
+            }
+            AuthMethod::Pubkey => {
+                let need = |v: &Option<Spanned<PathBuf>>, key: &str| match v {
+                    Some(v) => Ok((v.span(), self.path(v.get_ref()))),
+                    None => self.fail(c.auth.span(), format!("auth = \"pubkey\" needs {key}")),
+                };
+                let (cert_span, cert_path) = need(&c.cert_file, "cert_file")?;
+                let (key_span, key_path) = need(&c.key_file, "key_file")?;
+                let (ca_span, ca_path) = need(&c.ca_file, "ca_file")?;
+                let read = |span: &Range<usize>, p: &Path| {
+                    std::fs::read(p)
+                        .or_else(|e| self.fail(span.clone(), format!("{}: {e}", p.display())))
+                };
+                let chain =
+                    Certificate::all_from_pem(&read(&cert_span, &cert_path)?).or_else(|e| {
+                        self.fail(cert_span.clone(), format!("{}: {e}", cert_path.display()))
+                    })?;
+                let key = secret::read_private_file(&key_path)
+                    .and_then(|pem| {
+                        PrivateKey::from_pem(&pem)
+                            .map_err(|e| format!("{}: {e}", key_path.display()))
+                    })
+                    .or_else(|e| self.fail(key_span.clone(), e))?;
+                let trust =
+                    TrustStore::from_pem([read(&ca_span, &ca_path)?.as_slice()]).or_else(|e| {
+                        self.fail(ca_span.clone(), format!("{}: {e}", ca_path.display()))
+                    })?;
+                AuthConfig::pubkey(key, chain, trust).or_else(|e| {
+                    self.fail(
+                        key_span,
+                        format!(
+                            "{}: {e}: the key is not the one in cert_file",
+                            key_path.display()
+                        ),
+                    )
+                })
+            }
+        }
+    }
+}

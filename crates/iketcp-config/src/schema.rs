@@ -1,0 +1,112 @@
+//! The file as serde reads it: every key optional where it has a default, unknown keys
+//! refused, and `Spanned` where a check after parsing must point back at the value.
+//! Values that can be judged alone (ports, durations, addresses, proposals) are checked
+//! while they are read, so their errors carry the span of the exact array element.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use crate::address::{Address, Dscp, Port, Selector};
+use crate::duration::DurationValue;
+use crate::identity::IdentityValue;
+use crate::proposal::{EspProposal, IkeProposal};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    pub daemon: Option<Daemon>,
+    #[serde(default)]
+    pub connection: Vec<Connection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Daemon {
+    pub listen: Option<Spanned<Vec<Address>>>,
+    pub ike_port: Option<Spanned<Port>>,
+    pub natt_port: Option<Spanned<Port>>,
+    pub listen_udp: Option<bool>,
+    pub listen_tcp: Option<Spanned<Vec<Port>>>,
+    pub control_socket: Option<PathBuf>,
+    pub max_connections: Option<Spanned<usize>>,
+    pub max_connections_per_source: Option<Spanned<usize>>,
+    pub half_open_limit: Option<Spanned<usize>>,
+    pub half_open_per_source: Option<Spanned<usize>>,
+    pub cookie_threshold: Option<usize>,
+    pub key_export_dir: Option<PathBuf>,
+    pub connect_timeout: Option<Spanned<DurationValue>>,
+    pub tcp_send_buffer: Option<u32>,
+    pub dscp: Option<Dscp>,
+    pub prefix_timeout: Option<Spanned<DurationValue>>,
+    pub idle_timeout: Option<Spanned<DurationValue>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthMethod {
+    Psk,
+    Pubkey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ModeValue {
+    Tunnel,
+    Transport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum EnableTcp {
+    No,
+    Yes,
+    Fallback,
+}
+
+/// What the daemon does with a connection when it starts or reloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Initiate it at once.
+    Start,
+    /// Initiate it when traffic for its selectors appears.
+    Ondemand,
+    /// Never initiate: wait for the peer.
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Connection {
+    pub name: Spanned<String>,
+    pub remote_addrs: Option<Spanned<Vec<Address>>>,
+    pub local_addrs: Option<Spanned<Vec<Address>>>,
+    pub remote_port: Option<Port>,
+    pub local_id: IdentityValue,
+    pub remote_id: IdentityValue,
+    pub auth: Spanned<AuthMethod>,
+    pub psk_file: Option<Spanned<PathBuf>>,
+    pub psk_env: Option<Spanned<String>>,
+    /// Only read to be refused with a message saying where a key belongs.
+    pub psk: Option<Spanned<IgnoredAny>>,
+    pub cert_file: Option<Spanned<PathBuf>>,
+    pub key_file: Option<Spanned<PathBuf>>,
+    pub ca_file: Option<Spanned<PathBuf>>,
+    pub ike: Option<Spanned<Vec<IkeProposal>>>,
+    pub esp: Option<Spanned<Vec<EspProposal>>>,
+    pub local_ts: Spanned<Vec<Selector>>,
+    pub remote_ts: Spanned<Vec<Selector>>,
+    pub mode: Option<ModeValue>,
+    pub enable_tcp: Option<EnableTcp>,
+    pub tcp_remote_port: Option<Port>,
+    pub fallback_delay: Option<Spanned<DurationValue>>,
+    pub start: Option<Spanned<Start>>,
+    pub rekey_time: Option<Spanned<DurationValue>>,
+    pub child_rekey_time: Option<Spanned<DurationValue>>,
+    pub dpd_delay: Option<Spanned<DurationValue>>,
+    pub fragmentation: Option<bool>,
+    pub replay_window: Option<Spanned<u32>>,
+}
