@@ -51,10 +51,12 @@ fn algorithm(k: &ChildSaKeys) -> Option<Algorithm> {
         (TransformId::ENCR_AES_GCM_16, Some(256), None) => Algorithm::AesGcm16_256,
         (TransformId::ENCR_CHACHA20_POLY1305, _, None) => Algorithm::ChaCha20Poly1305,
         (TransformId::ENCR_AES_CBC, bits, Some(integ)) => Algorithm::AesCbc {
-            key: if bits == Some(256) {
-                AesKeySize::Aes256
-            } else {
-                AesKeySize::Aes128
+            key: match bits {
+                Some(128) => AesKeySize::Aes128,
+                Some(256) => AesKeySize::Aes256,
+                // AES-192 and anything else: not implemented, so not installed, never
+                // run as another key size.
+                _ => return None,
             },
             integrity: match integ {
                 TransformId::INTEG_HMAC_SHA2_256_128 => Integrity::HmacSha256_128,

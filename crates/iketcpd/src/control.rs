@@ -1,0 +1,187 @@
+//! The control socket: one request per line from `iketcp`, one reply per line back
+//! (`iketcp-ctl`). Status is read from the node; commands go to the IKE engine.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iketcp_ctl::{ChildSaStatus, IkeSaStatus, Reply, Request};
+use iketcp_esp::Direction;
+use iketcp_io::Handle;
+use iketcp_node::Node;
+use iketcp_proto::{IkeSaId, Transport};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tracing::{info, warn};
+
+/// What a transport is called in `iketcp status`.
+fn transport_name(path: &iketcp_proto::Path) -> &'static str {
+    match path.transport {
+        Transport::Udp if path.needs_non_esp_marker() => "udp-encap",
+        Transport::Udp => "udp",
+        Transport::Tcp(_) => "tcp",
+        Transport::Tls(_) => "tls",
+    }
+}
+
+/// Every IKE SA of the node (of `only`, if given), for `iketcp status`.
+pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
+    let esp = node.esp();
+    node.endpoint()
+        .ike_sas()
+        .into_iter()
+        .filter(|s| only.is_none() || s.peer.as_deref() == only)
+        .map(|s| IkeSaStatus {
+            connection: s.peer.clone().unwrap_or_else(|| "(unknown)".into()),
+            state: if s.established {
+                "established"
+            } else {
+                "negotiating"
+            }
+            .into(),
+            initiator: s.initiator,
+            transport: transport_name(&s.path).into(),
+            local: s.path.local.to_string(),
+            remote: s.path.remote.to_string(),
+            spi_i: format!("{:016x}", s.spi_i),
+            spi_r: format!("{:016x}", s.spi_r),
+            children: s
+                .children
+                .iter()
+                .map(|c| {
+                    let i = esp
+                        .sa_stats(Direction::Inbound, c.spi_in)
+                        .unwrap_or_default();
+                    let o = esp
+                        .sa_stats(Direction::Outbound, c.spi_out)
+                        .unwrap_or_default();
+                    ChildSaStatus {
+                        name: c.name.clone(),
+                        spi_in: format!("{:08x}", c.spi_in),
+                        spi_out: format!("{:08x}", c.spi_out),
+                        bytes_in: i.bytes,
+                        bytes_out: o.bytes,
+                        packets_in: i.packets,
+                        packets_out: o.packets,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The IKE SAs of connection `name`.
+pub async fn sas_of(handle: &Handle, name: String) -> Vec<IkeSaId> {
+    handle
+        .inspect(move |n| {
+            n.endpoint()
+                .ike_sas()
+                .into_iter()
+                .filter(|s| s.peer.as_deref() == Some(name.as_str()))
+                .map(|s| s.id)
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+}
+
+async fn answer(handle: &Handle, req: Request) -> Reply {
+    match req {
+        Request::Status { connection } => handle
+            .inspect(move |n| status(n, connection.as_deref()))
+            .await
+            .map_or_else(
+                || Reply::Error {
+                    message: "the node is gone".into(),
+                },
+                |ike_sas| Reply::Status { ike_sas },
+            ),
+        Request::Up { connection } => {
+            let name = connection.clone();
+            let r = handle
+                .command(move |ep, now| {
+                    let child = ep
+                        .peers()
+                        .iter()
+                        .find(|p| p.name == name)
+                        .and_then(|p| p.children.first().map(|c| c.name.clone()));
+                    ep.initiate(now, &name, child.as_deref())
+                })
+                .await;
+            match r {
+                Some(Ok(id)) => Reply::Done {
+                    message: format!("{connection}: starting ({id})"),
+                },
+                Some(Err(e)) => Reply::Error {
+                    message: format!("{connection}: {e}"),
+                },
+                None => Reply::Error {
+                    message: "the node is gone".into(),
+                },
+            }
+        }
+        Request::Down { connection } => {
+            let ids = sas_of(handle, connection.clone()).await;
+            if ids.is_empty() {
+                return Reply::Error {
+                    message: format!("{connection}: no IKE SA"),
+                };
+            }
+            let n = ids.len();
+            let _ = handle
+                .command(move |ep, now| {
+                    for id in ids {
+                        let _ = ep.terminate(now, id);
+                    }
+                })
+                .await;
+            Reply::Done {
+                message: format!("{connection}: deleting {n} IKE SA(s)"),
+            }
+        }
+        Request::Version => Reply::Version {
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        Request::Reload | Request::KeysExport { .. } => Reply::Error {
+            message: "not supported by this version of iketcpd".into(),
+        },
+    }
+}
+
+/// Serves the control socket at `path` until the task is dropped.
+pub async fn serve(path: PathBuf, handle: Handle) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    // A socket left by an earlier run.
+    let _ = tokio::fs::remove_file(&path).await;
+    let listener = UnixListener::bind(&path)?;
+    restrict(&path);
+    info!("control socket {}", path.display());
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let (rd, mut wr) = stream.into_split();
+            let mut lines = BufReader::new(rd).lines();
+            let read = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
+            let Ok(Ok(Some(line))) = read else { return };
+            let reply = match iketcp_ctl::parse_request(&line) {
+                Ok(req) => answer(&handle, req).await,
+                Err(e) => Reply::Error {
+                    message: format!("unreadable request: {e}"),
+                },
+            };
+            let _ = wr
+                .write_all(iketcp_ctl::reply_line(&reply).as_bytes())
+                .await;
+        });
+    }
+}
+
+/// Root and the socket's group only (the CLI can start SAs).
+fn restrict(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)) {
+        warn!("control socket mode: {e}");
+    }
+}

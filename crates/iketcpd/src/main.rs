@@ -1,0 +1,216 @@
+//! `iketcpd --config FILE`: the iketcp daemon. One tokio runtime drives the node over
+//! the sockets the configuration names; `iketcp` talks to it over the control socket.
+//!
+//! - Logs go to stderr with `tracing`: plain lines by default (journald adds the time),
+//!   `--log-format json` for collectors, `--log` (or `RUST_LOG`) for levels per module.
+//! - SIGTERM and SIGINT delete every IKE SA (the peers learn it) and exit within a
+//!   bound; a peer that does not answer does not hold the daemon.
+//! - `--check` validates the configuration file and exits.
+
+mod control;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use iketcp_io::{Driver, Report};
+use iketcp_node::Node;
+use iketcp_proto::Endpoint;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+/// How long a shutdown waits for the peers to answer the DELETEs.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
+struct Args {
+    config: PathBuf,
+    json: bool,
+    log: String,
+    check: bool,
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: iketcpd --config FILE [--check] [--log-format plain|json] [--log LEVELS]");
+    ExitCode::from(2)
+}
+
+fn args() -> Result<Args, ExitCode> {
+    let mut config = None;
+    let mut json = false;
+    let mut log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let mut check = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" => config = it.next().map(PathBuf::from),
+            "--log-format" => match it.next().as_deref() {
+                Some("json") => json = true,
+                Some("plain") => json = false,
+                _ => return Err(usage()),
+            },
+            "--log" => log = it.next().ok_or_else(usage)?,
+            "--check" => check = true,
+            "--version" => {
+                println!("iketcpd {}", env!("CARGO_PKG_VERSION"));
+                return Err(ExitCode::SUCCESS);
+            }
+            _ => return Err(usage()),
+        }
+    }
+    Ok(Args {
+        config: config.ok_or_else(usage)?,
+        json,
+        log,
+        check,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match args() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let sub = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    if args.json {
+        sub.json().init();
+    } else {
+        sub.init();
+    }
+    let config = match iketcp_config::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("iketcpd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        println!("{}: configuration is valid", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("iketcpd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("iketcpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: iketcp_config::Config) -> Result<(), String> {
+    let rt = config.runtime();
+    let node = Node::new(
+        rt.node.clone(),
+        Endpoint::new(
+            rt.endpoint.clone(),
+            rt.peers.clone(),
+            Box::new(iketcp_crypto::SystemRng::new()),
+        ),
+        iketcp_esp::Engine::new(),
+    );
+    let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let driver = Driver::bind(rt.driver.clone(), node, tx)
+        .await
+        .map_err(|e| format!("cannot open the sockets: {e}"))?;
+    info!(
+        "iketcpd {} up: UDP {:?}, TCP {:?}",
+        env!("CARGO_PKG_VERSION"),
+        driver.udp_addrs,
+        driver.tcp_addrs
+    );
+    let handle = driver.handle();
+    let running = tokio::spawn(driver.run());
+    let control = tokio::spawn(control::serve(rt.control_socket.clone(), handle.clone()));
+    for name in &rt.start {
+        let n = name.clone();
+        let r = handle
+            .command(move |ep, now| {
+                let child = ep
+                    .peers()
+                    .iter()
+                    .find(|p| p.name == n)
+                    .and_then(|p| p.children.first().map(|c| c.name.clone()));
+                ep.initiate(now, &n, child.as_deref())
+            })
+            .await;
+        match r {
+            Some(Ok(id)) => info!("{name}: starting ({id})"),
+            Some(Err(e)) => warn!("{name}: not started: {e}"),
+            None => return Err("the node stopped".into()),
+        }
+    }
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            r = reports.recv() => {
+                // Events are logged by the driver; inner packets have nowhere to go
+                // until the tunnel device exists.
+                if r.is_none() {
+                    break;
+                }
+            }
+            _ = term.recv() => { info!("SIGTERM: deleting every IKE SA"); break; }
+            _ = int.recv() => { info!("SIGINT: deleting every IKE SA"); break; }
+            _ = hup.recv() => warn!("SIGHUP: reloading is not supported by this version"),
+        }
+    }
+    shutdown(&handle, &mut reports).await;
+    control.abort();
+    let _ = std::fs::remove_file(&rt.control_socket);
+    drop(handle);
+    let _ = running.await;
+    Ok(())
+}
+
+/// Sends DELETE for every IKE SA and waits, at most [`SHUTDOWN_WAIT`], for them to go.
+async fn shutdown(
+    handle: &iketcp_io::Handle,
+    reports: &mut tokio::sync::mpsc::UnboundedReceiver<Report>,
+) {
+    let n = handle
+        .command(|ep, now| {
+            let ids: Vec<_> = ep.ike_sas().iter().map(|s| s.id).collect();
+            for id in &ids {
+                let _ = ep.terminate(now, *id);
+            }
+            ids.len()
+        })
+        .await
+        .unwrap_or(0);
+    let end = Instant::now() + SHUTDOWN_WAIT;
+    while Instant::now() < end {
+        let left = handle
+            .inspect(|n| {
+                n.endpoint()
+                    .ike_sas()
+                    .iter()
+                    .filter(|s| s.established)
+                    .count()
+            })
+            .await
+            .unwrap_or(0);
+        if left == 0 {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), reports.recv()).await;
+    }
+    info!("stopped ({n} IKE SA(s) deleted)");
+}

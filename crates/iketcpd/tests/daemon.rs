@@ -1,0 +1,334 @@
+//! Two `iketcpd` processes on loopback with real configuration files, driven only over
+//! their control sockets (the protocol `iketcp` speaks): up, status, down, and SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use iketcp_ctl::{IkeSaStatus, Reply, Request};
+
+fn free_port(ip: &str) -> u16 {
+    for _ in 0..100 {
+        let t = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip}");
+}
+
+/// A temporary folder, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!(
+            "iketcpd-test-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running daemon, killed on drop if it is still there.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(config: &Path, socket: PathBuf) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_iketcpd"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iketcpd starts");
+        let d = Daemon { child, socket };
+        // Ready once the control socket answers.
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if d.ask(&Request::Version).is_ok() {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("iketcpd did not come up");
+    }
+
+    fn ask(&self, req: &Request) -> Result<Reply, iketcp_ctl::CtlError> {
+        iketcp_ctl::request(&self.socket, req, Duration::from_secs(5))
+    }
+
+    fn status(&self) -> Vec<IkeSaStatus> {
+        match self.ask(&Request::Status { connection: None }) {
+            Ok(Reply::Status { ike_sas }) => ike_sas,
+            other => panic!("status: {other:?}"),
+        }
+    }
+
+    /// Waits until `f` holds for the status, at most `limit`.
+    fn wait(&self, limit: Duration, f: impl Fn(&[IkeSaStatus]) -> bool) -> Vec<IkeSaStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            let s = self.status();
+            if f(&s) || Instant::now() > end {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < end, "iketcpd did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The `iketcp` CLI beside this daemon: `cargo test --workspace` builds it.
+fn cli() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_BIN_EXE_iketcpd")).with_file_name("iketcp");
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "{} missing: the workspace is built before its tests in CI",
+        p.display()
+    );
+    println!(
+        "skipped the CLI checks: {} is not built (cargo build -p iketcp-cli)",
+        p.display()
+    );
+    None
+}
+
+fn write_secret(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("psk");
+    std::fs::write(&p, "iketcpd-test-shared-secret-0123456789\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+/// The gateway: UDP off, TCP on its port; the road warrior: UDP first, then TCP.
+fn configs(dir: &Path, road_tcp: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let psk = write_secret(dir);
+    let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    // NAT-T ports only matter when IKE starts on 500; these just have to differ.
+    let (na, nb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let (sa, sb) = (dir.join("road.sock"), dir.join("gw.sock"));
+    let gw = format!(
+        r#"
+[daemon]
+listen = ["127.0.0.2"]
+ike_port = {pb}
+natt_port = {nb}
+listen_udp = false
+listen_tcp = [{pb}]
+control_socket = "{sb}"
+
+[[connection]]
+name = "road"
+local_id = "gw.iketcpd.test"
+remote_id = "road.iketcpd.test"
+auth = "psk"
+psk_file = "{psk}"
+ike = ["aes256gcm16-prfsha384-x25519"]
+esp = ["aes256gcm16"]
+local_ts = ["10.2.0.0/24"]
+remote_ts = ["10.1.0.0/24"]
+start = "none"
+"#,
+        sb = sb.display(),
+        psk = psk.display()
+    );
+    let road = format!(
+        r#"
+[daemon]
+listen = ["127.0.0.1"]
+ike_port = {pa}
+natt_port = {na}
+listen_tcp = []
+control_socket = "{sa}"
+
+[[connection]]
+name = "gateway"
+remote_addrs = ["127.0.0.2"]
+remote_port = {pb}
+local_id = "road.iketcpd.test"
+remote_id = "gw.iketcpd.test"
+auth = "psk"
+psk_file = "{psk}"
+ike = ["aes256gcm16-prfsha384-x25519"]
+esp = ["aes256gcm16"]
+local_ts = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/24"]
+enable_tcp = "{road_tcp}"
+tcp_remote_port = {pb}
+start = "none"
+"#,
+        sa = sa.display(),
+        psk = psk.display()
+    );
+    let (fa, fb) = (dir.join("road.toml"), dir.join("gw.toml"));
+    std::fs::write(&fa, road).unwrap();
+    std::fs::write(&fb, gw).unwrap();
+    (fa, sa, fb, sb)
+}
+
+// R-CFG-1, R-FB-1 through the daemon: a gateway that does not listen on UDP, a road
+// warrior with `enable_tcp = "fallback"`: `up` brings the tunnel up over TCP, `status`
+// shows the transport, addresses and SPIs on both sides, `down` deletes it, and SIGTERM
+// ends the daemon cleanly.
+#[test]
+fn up_status_down_over_tcp_fallback() {
+    let dir = Dir::new("fallback");
+    let (fa, sa, fb, sb) = configs(&dir.0, "fallback");
+    let mut gw = Daemon::start(&fb, sb);
+    let mut road = Daemon::start(&fa, sa);
+    match road.ask(&Request::Up {
+        connection: "gateway".into(),
+    }) {
+        Ok(Reply::Done { .. }) => {}
+        other => panic!("up: {other:?}"),
+    }
+    let up = |s: &[IkeSaStatus]| {
+        s.iter()
+            .any(|x| x.state == "established" && !x.children.is_empty())
+    };
+    let r = road.wait(Duration::from_secs(10), up);
+    let g = gw.wait(Duration::from_secs(5), up);
+    assert!(up(&r) && up(&g), "road: {r:?}\ngateway: {g:?}");
+    assert_eq!(r[0].transport, "tcp");
+    assert_eq!(g[0].transport, "tcp");
+    assert_eq!(r[0].connection, "gateway");
+    assert_eq!(g[0].connection, "road");
+    assert_eq!(
+        (r[0].spi_i.clone(), r[0].spi_r.clone()),
+        (g[0].spi_i.clone(), g[0].spi_r.clone())
+    );
+    assert_eq!(r[0].children[0].spi_in, g[0].children[0].spi_out);
+    assert!(r[0].remote.starts_with("127.0.0.2:"));
+    // The CLI over the same socket: an aligned table, stable JSON, and a one-line error
+    // with exit code 3 when no daemon answers.
+    if let Some(cli) = cli() {
+        let run = |args: &[&str]| {
+            Command::new(&cli)
+                .arg("--socket")
+                .arg(&road.socket)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let table = run(&["status"]);
+        assert!(table.status.success());
+        let text = String::from_utf8_lossy(&table.stdout);
+        let header = text.lines().next().unwrap_or("");
+        assert!(
+            header.starts_with("CONNECTION") && header.contains("TRANSPORT"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("gateway") && l.contains(" tcp ")),
+            "{text}"
+        );
+        let json = run(&["status", "--json"]);
+        let parsed: Vec<IkeSaStatus> = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(parsed, road.status());
+        let none = Command::new(&cli)
+            .args(["--socket", "/nonexistent/iketcpd.sock", "status"])
+            .output()
+            .unwrap();
+        assert_eq!(none.status.code(), Some(3));
+        let err = String::from_utf8_lossy(&none.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("cannot reach iketcpd"), "{err}");
+    }
+    // A connection that does not exist is refused with its name.
+    match road.ask(&Request::Up {
+        connection: "nowhere".into(),
+    }) {
+        Ok(Reply::Error { message }) => assert!(message.contains("nowhere"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    match road.ask(&Request::Down {
+        connection: "gateway".into(),
+    }) {
+        Ok(Reply::Done { .. }) => {}
+        other => panic!("down: {other:?}"),
+    }
+    let g = gw.wait(Duration::from_secs(5), |s| s.is_empty());
+    assert!(g.is_empty(), "{g:?}");
+    assert!(road.terminate().success());
+    assert!(gw.terminate().success());
+}
+
+// SIGTERM sends DELETE for every IKE SA: the peer's status shows it gone.
+#[test]
+fn sigterm_deletes_every_sa() {
+    let dir = Dir::new("sigterm");
+    let (fa, sa, fb, sb) = configs(&dir.0, "yes");
+    let mut gw = Daemon::start(&fb, sb);
+    let mut road = Daemon::start(&fa, sa);
+    let _ = road.ask(&Request::Up {
+        connection: "gateway".into(),
+    });
+    let g = gw.wait(Duration::from_secs(10), |s| {
+        s.iter().any(|x| x.state == "established")
+    });
+    assert!(!g.is_empty());
+    assert!(road.terminate().success());
+    let g = gw.wait(Duration::from_secs(5), |s| s.is_empty());
+    assert!(g.is_empty(), "the gateway still has {g:?}");
+    assert!(gw.terminate().success());
+}
+
+// A configuration error names the file, the line and the key, and the daemon does not
+// start.
+#[test]
+fn bad_config_names_file_line_and_key() {
+    let dir = Dir::new("bad");
+    let (fa, _, _, _) = configs(&dir.0, "fallback");
+    let text = std::fs::read_to_string(&fa).unwrap();
+    std::fs::write(&fa, text.replace("aes256gcm16\"]", "aes999\"]")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iketcpd"))
+        .arg("--config")
+        .arg(&fa)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("road.toml:"), "{err}");
+    assert!(err.contains("aes999"), "{err}");
+    assert!(err.contains("esp"), "{err}");
+}
