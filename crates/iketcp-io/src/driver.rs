@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use iketcp_node::{Input, Node, Output};
 use iketcp_proto::{Endpoint, Event, StreamId};
+use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
@@ -157,20 +158,16 @@ impl Driver {
         let mut udp = Vec::new();
         let mut tasks = Vec::new();
         for addr in &config.udp {
-            let s = Arc::new(UdpSocket::bind(addr).await?);
+            let s = Arc::new(UdpSocket::from_std(bound(*addr, Type::DGRAM)?.into())?);
             let local = s.local_addr()?;
             tasks.push(tokio::spawn(udp_reader(s.clone(), local, io_tx.clone())));
             udp.push((local, s));
         }
         let mut tcp_addrs = Vec::new();
         for addr in &config.tcp {
-            let sock = match addr {
-                SocketAddr::V4(_) => TcpSocket::new_v4()?,
-                SocketAddr::V6(_) => TcpSocket::new_v6()?,
-            };
-            sock.set_reuseaddr(true)?;
-            sock.bind(*addr)?;
-            let l = sock.listen(1024)?;
+            let sock = bound(*addr, Type::STREAM)?;
+            sock.listen(1024)?;
+            let l = TcpListener::from_std(sock.into())?;
             tcp_addrs.push(l.local_addr()?);
             tasks.push(tokio::spawn(acceptor(l, io_tx.clone())));
         }
@@ -434,6 +431,21 @@ pub fn tune(stream: &TcpStream, config: &DriverConfig) {
             debug!("DSCP not set: {e}");
         }
     }
+}
+
+/// A non-blocking socket bound to `addr`. An IPv6 one takes IPv6 only, so that
+/// `0.0.0.0` and `::` can both be listened on, as a dual-stack gateway does.
+fn bound(addr: SocketAddr, ty: Type) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), ty, None)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    if ty == Type::STREAM {
+        s.set_reuse_address(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s)
 }
 
 fn far(deadline: Option<Instant>) -> tokio::time::Instant {

@@ -233,3 +233,34 @@ async fn r_esp_3_r_esp_4_socket_options() {
     assert!((64 * 1024..=2 * 64 * 1024).contains(&sndbuf), "{sndbuf}");
     assert!(c.nodelay().unwrap());
 }
+
+// A dual-stack gateway listens on 0.0.0.0 and :: with the same ports, UDP and TCP.
+#[tokio::test]
+async fn dual_stack_listen_on_the_same_ports() {
+    let p = free_port("0.0.0.0");
+    let cfg = peer_config(
+        "a",
+        ("0.0.0.0:500", "127.0.0.1:500"),
+        ("b@loop.test", "a@loop.test"),
+        ("10.2.0.0/24", "10.1.0.0/24"),
+        TcpMode::No,
+    );
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let addrs: Vec<SocketAddr> = vec![
+        format!("0.0.0.0:{p}").parse().unwrap(),
+        format!("[::]:{p}").parse().unwrap(),
+    ];
+    let d = iketcp_io::Driver::bind(
+        DriverConfig {
+            udp: addrs.clone(),
+            tcp: addrs,
+            ..DriverConfig::default()
+        },
+        node(cfg, 3, NodeConfig::default()),
+        tx,
+    )
+    .await
+    .expect("both families bind");
+    assert_eq!(d.udp_addrs.len(), 2);
+    assert_eq!(d.tcp_addrs.len(), 2);
+}
