@@ -137,6 +137,15 @@ impl Index {
     }
 }
 
+/// What [`Endpoint::reconfigure`] did, by connection name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconfigured {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
 /// Counters of what the endpoint refused, for operators.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointStats {
@@ -160,6 +169,8 @@ struct Shared {
     local_spis: HashSet<u64>,
     child_spis: HashSet<u32>,
     out: VecDeque<Output>,
+    /// Configurations a reconfiguration removed (see `Cx::retired`).
+    retired: HashSet<usize>,
     next_id: u64,
     next_stream: u64,
     /// Per family, outbound SPIs the peer deleted before we had the Child SA.
@@ -172,6 +183,7 @@ impl Shared {
             now,
             config: &self.config,
             peers: &self.peers,
+            retired: &self.retired,
             rng: self.rng.as_mut(),
             out: &mut self.out,
             child_spis: &mut self.child_spis,
@@ -222,6 +234,7 @@ impl Endpoint {
                 local_spis: HashSet::new(),
                 child_spis: HashSet::new(),
                 out: VecDeque::new(),
+                retired: HashSet::new(),
                 next_id: 0,
                 next_stream: 0,
                 tombstones: HashMap::new(),
@@ -574,8 +587,70 @@ impl Endpoint {
         self.shared
             .peers
             .iter()
-            .position(|p| p.name == name)
+            .enumerate()
+            .position(|(i, p)| p.name == name && !self.shared.retired.contains(&i))
             .ok_or_else(|| ApiError::UnknownPeer(name.to_string()))
+    }
+
+    /// Takes a new set of peer configurations, matched to the running ones by name: a
+    /// configuration in `changed` or gone from `peers` has its IKE SAs deleted (they
+    /// were made under the old one); the others keep theirs; new ones are added. Indices
+    /// stay stable, so SAs still draining find their configuration.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        peers: Vec<PeerConfig>,
+        changed: &[String],
+    ) -> Reconfigured {
+        let mut report = Reconfigured::default();
+        let mut incoming: Vec<Option<PeerConfig>> = peers.into_iter().map(Some).collect();
+        let mut ended = Vec::new();
+        for i in 0..self.shared.peers.len() {
+            if self.shared.retired.contains(&i) {
+                continue;
+            }
+            let name = self.shared.peers[i].name.clone();
+            let found = incoming
+                .iter_mut()
+                .find(|p| p.as_ref().is_some_and(|p| p.name == name))
+                .and_then(Option::take);
+            match found {
+                Some(p) => {
+                    if changed.contains(&name) {
+                        ended.push(i);
+                        report.changed.push(name);
+                    } else {
+                        report.unchanged.push(name);
+                    }
+                    self.shared.peers[i] = p;
+                }
+                None => {
+                    self.shared.retired.insert(i);
+                    ended.push(i);
+                    report.removed.push(name);
+                }
+            }
+        }
+        for p in incoming.into_iter().flatten() {
+            report.added.push(p.name.clone());
+            self.shared.peers.push(p);
+        }
+        let doomed: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.peer.is_some_and(|p| ended.contains(&p)))
+            .map(|(k, _)| *k)
+            .collect();
+        for spi in doomed {
+            self.run(now, spi, |sa, cx| {
+                if sa.state == State::Established {
+                    sa.enqueue(cx, Task::DeleteIke);
+                } else {
+                    sa.die(cx, crate::events::DownReason::Local);
+                }
+            });
+        }
+        report
     }
 
     fn child_index(&self, peer: usize, child: &str) -> Result<usize, ApiError> {

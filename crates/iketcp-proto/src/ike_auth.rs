@@ -112,16 +112,23 @@ impl IkeSa {
                 && (p.local.ip().is_unspecified() || p.local.ip() == local_ip)
         };
         let chosen = self.chosen.as_ref();
+        let retired = cx.retired;
+        let live = |i: &usize| !retired.contains(i);
         let proven = peers
             .iter()
-            .position(|p| {
-                by_id(p) && chosen.is_some_and(|c| proposal::permits(&p.ike_proposals, c))
+            .enumerate()
+            .position(|(i, p)| {
+                live(&i)
+                    && by_id(p)
+                    && chosen.is_some_and(|c| proposal::permits(&p.ike_proposals, c))
             })
-            .ok_or(if peers.iter().any(by_id) {
-                AuthError::ProposalNotAllowed
-            } else {
-                AuthError::NoConfig
-            })
+            .ok_or(
+                if peers.iter().enumerate().any(|(i, p)| live(&i) && by_id(p)) {
+                    AuthError::ProposalNotAllowed
+                } else {
+                    AuthError::NoConfig
+                },
+            )
             .and_then(|i| {
                 let cfg = &peers[i];
                 self.verify_peer(&cfg.auth, idi, auth, &payloads, &cx.config.wall_clock)?;

@@ -401,8 +401,11 @@ pub(crate) fn respond(
     let specs: Vec<_> = cx
         .peers
         .iter()
-        .filter(|p| p.local.ip().is_unspecified() || p.local.ip() == path.local.ip())
-        .flat_map(|p: &PeerConfig| p.ike_proposals.iter().cloned())
+        .enumerate()
+        .filter(|(i, p)| {
+            cx.live(*i) && (p.local.ip().is_unspecified() || p.local.ip() == path.local.ip())
+        })
+        .flat_map(|(_, p): (usize, &PeerConfig)| p.ike_proposals.iter().cloned())
         .collect();
     let chosen = proposal::select(&sa.proposals, &specs, ProtocolId::IKE, false);
     let Some((chosen, (prf, encr, integ))) =
@@ -442,7 +445,11 @@ pub(crate) fn respond(
     )
     .ok()
     .and_then(|k| Keys::new(k, false).ok())?;
-    let fragmentation_ok = cx.peers.iter().any(|p| p.fragmentation);
+    let fragmentation_ok = cx
+        .peers
+        .iter()
+        .enumerate()
+        .any(|(i, p)| cx.live(i) && p.fragmentation);
     let peer_fragmentation =
         notify_data(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
     let nat = natd::detect(&payloads, header.spi_i, 0, path.local, path.remote);
@@ -470,8 +477,10 @@ pub(crate) fn respond(
     }
     // RFC 7427 §4: which configuration IKE_AUTH selects is not known yet; announce if
     // any configuration for this address signs.
-    if cx.peers.iter().any(|p| {
-        p.auth.is_pubkey() && (p.local.ip().is_unspecified() || p.local.ip() == path.local.ip())
+    if cx.peers.iter().enumerate().any(|(i, p)| {
+        cx.live(i)
+            && p.auth.is_pubkey()
+            && (p.local.ip().is_unspecified() || p.local.ip() == path.local.ip())
     }) {
         resp.push(auth::hash_algorithms_notify());
     }

@@ -32,6 +32,9 @@ pub(crate) struct Cx<'a> {
     pub now: Instant,
     pub config: &'a EndpointConfig,
     pub peers: &'a [PeerConfig],
+    /// Indices of `peers` removed by a reconfiguration: SAs still draining find their
+    /// configuration there, but nothing new is made with it.
+    pub retired: &'a HashSet<usize>,
     pub rng: &'a mut dyn Rng,
     pub out: &'a mut VecDeque<Output>,
     /// Inbound Child SA SPIs in use across the endpoint.
@@ -127,6 +130,11 @@ impl Cx<'_> {
     pub fn jitter(&mut self, max: core::time::Duration) -> core::time::Duration {
         let r = self.random_u32();
         max.mul_f64(f64::from(r) / f64::from(u32::MAX))
+    }
+
+    /// Whether configuration `i` may be chosen for a new IKE SA.
+    pub fn live(&self, i: usize) -> bool {
+        !self.retired.contains(&i)
     }
 
     /// Whether the peer already deleted the Child SA with this outbound SPI.

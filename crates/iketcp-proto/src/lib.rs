@@ -38,7 +38,7 @@ pub use config::{
     AuthConfig, ChildConfig, EndpointConfig, Lifetime, Mode, PeerConfig, Retransmit, TcpConfig,
     TcpMode,
 };
-pub use endpoint::{ChildSaInfo, Endpoint, EndpointStats, IkeKeyExport, IkeSaInfo};
+pub use endpoint::{ChildSaInfo, Endpoint, EndpointStats, IkeKeyExport, IkeSaInfo, Reconfigured};
 pub use error::{ApiError, Drop, ProtocolError, Refusal};
 pub use events::{ChildSaKeys, DownReason, Event, IkeSaId, Output, Transmit};
 pub use path::{Path, StreamId, Transport};

@@ -2,6 +2,7 @@
 //! (`iketcp-ctl`). Status is read from the node; commands go to the IKE engine.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use iketcp_ctl::{ChildSaStatus, IkeSaStatus, Reply, Request};
@@ -12,6 +13,8 @@ use iketcp_proto::{IkeSaId, Transport};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tracing::{info, warn};
+
+use crate::reload::Reloader;
 
 /// What a transport is called in `iketcp status`.
 fn transport_name(path: &iketcp_proto::Path) -> &'static str {
@@ -84,7 +87,7 @@ pub async fn sas_of(handle: &Handle, name: String) -> Vec<IkeSaId> {
         .unwrap_or_default()
 }
 
-async fn answer(handle: &Handle, req: Request) -> Reply {
+async fn answer(handle: &Handle, reloader: &Reloader, req: Request) -> Reply {
     match req {
         Request::Status { connection } => handle
             .inspect(move |n| status(n, connection.as_deref()))
@@ -141,14 +144,18 @@ async fn answer(handle: &Handle, req: Request) -> Reply {
         Request::Version => Reply::Version {
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        Request::Reload | Request::KeysExport { .. } => Reply::Error {
+        Request::Reload => match reloader.reload().await {
+            Ok(message) => Reply::Done { message },
+            Err(message) => Reply::Error { message },
+        },
+        Request::KeysExport { .. } => Reply::Error {
             message: "not supported by this version of iketcpd".into(),
         },
     }
 }
 
 /// Serves the control socket at `path` until the task is dropped.
-pub async fn serve(path: PathBuf, handle: Handle) -> std::io::Result<()> {
+pub async fn serve(path: PathBuf, handle: Handle, reloader: Arc<Reloader>) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
@@ -160,13 +167,14 @@ pub async fn serve(path: PathBuf, handle: Handle) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let handle = handle.clone();
+        let reloader = reloader.clone();
         tokio::spawn(async move {
             let (rd, mut wr) = stream.into_split();
             let mut lines = BufReader::new(rd).lines();
             let read = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
             let Ok(Ok(Some(line))) = read else { return };
             let reply = match iketcp_ctl::parse_request(&line) {
-                Ok(req) => answer(&handle, req).await,
+                Ok(req) => answer(&handle, &reloader, req).await,
                 Err(e) => Reply::Error {
                     message: format!("unreadable request: {e}"),
                 },

@@ -5,9 +5,11 @@
 //!   `--log-format json` for collectors, `--log` (or `RUST_LOG`) for levels per module.
 //! - SIGTERM and SIGINT delete every IKE SA (the peers learn it) and exit within a
 //!   bound; a peer that does not answer does not hold the daemon.
+//! - SIGHUP (or `iketcp reload`) reads the file again: see `reload`.
 //! - `--check` validates the configuration file and exits.
 
 mod control;
+mod reload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,7 +105,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(config)) {
+    match rt.block_on(run(args.config, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -113,7 +115,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: iketcp_config::Config) -> Result<(), String> {
+async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String> {
     let rt = config.runtime();
     let node = Node::new(
         rt.node.clone(),
@@ -136,7 +138,12 @@ async fn run(config: iketcp_config::Config) -> Result<(), String> {
     );
     let handle = driver.handle();
     let running = tokio::spawn(driver.run());
-    let control = tokio::spawn(control::serve(rt.control_socket.clone(), handle.clone()));
+    let reloader = std::sync::Arc::new(reload::Reloader::new(path, config, handle.clone()));
+    let control = tokio::spawn(control::serve(
+        rt.control_socket.clone(),
+        handle.clone(),
+        reloader.clone(),
+    ));
     for name in &rt.start {
         let n = name.clone();
         let r = handle
@@ -169,12 +176,18 @@ async fn run(config: iketcp_config::Config) -> Result<(), String> {
             }
             _ = term.recv() => { info!("SIGTERM: deleting every IKE SA"); break; }
             _ = int.recv() => { info!("SIGINT: deleting every IKE SA"); break; }
-            _ = hup.recv() => warn!("SIGHUP: reloading is not supported by this version"),
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading the configuration");
+                let _ = reloader.reload().await;
+            }
         }
     }
     shutdown(&handle, &mut reports).await;
     control.abort();
+    let _ = control.await;
     let _ = std::fs::remove_file(&rt.control_socket);
+    // The driver stops once no handle to it is left.
+    drop(reloader);
     drop(handle);
     let _ = running.await;
     Ok(())

@@ -332,3 +332,86 @@ fn bad_config_names_file_line_and_key() {
     assert!(err.contains("aes999"), "{err}");
     assert!(err.contains("esp"), "{err}");
 }
+
+// Reload: a file that does not load is refused with its line and the running
+// configuration stays; a changed connection has its SA deleted (on both sides); a
+// removed one too, and an added one appears. SIGHUP does the same as `iketcp reload`.
+#[test]
+fn reload_keeps_refuses_changes_and_removes() {
+    let dir = Dir::new("reload");
+    let (fa, sa, fb, sb) = configs(&dir.0, "yes");
+    let gw = Daemon::start(&fb, sb);
+    let road = Daemon::start(&fa, sa);
+    let _ = road.ask(&Request::Up {
+        connection: "gateway".into(),
+    });
+    let established = |s: &[IkeSaStatus]| s.iter().any(|x| x.state == "established");
+    assert!(established(&gw.wait(Duration::from_secs(10), established)));
+    let original = std::fs::read_to_string(&fa).unwrap();
+
+    // Unchanged: the SA stays.
+    match road.ask(&Request::Reload) {
+        Ok(Reply::Done { message }) => assert!(message.contains("1 unchanged"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(established(&road.status()));
+
+    // A broken file: refused, with the line; the SA stays.
+    std::fs::write(
+        &fa,
+        original.replace("start = \"none\"", "start = \"sometimes\""),
+    )
+    .unwrap();
+    match road.ask(&Request::Reload) {
+        Ok(Reply::Error { message }) => {
+            assert!(
+                message.contains("road.toml:") && message.contains("start"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(established(&road.status()));
+
+    // Changed (another ESP proposal), by SIGHUP: deleted on both sides.
+    std::fs::write(
+        &fa,
+        original.replace("esp = [\"aes256gcm16\"]", "esp = [\"aes128gcm16\"]"),
+    )
+    .unwrap();
+    let _ = Command::new("kill")
+        .arg("-HUP")
+        .arg(road.child.id().to_string())
+        .status();
+    let g = gw.wait(Duration::from_secs(5), |s| s.is_empty());
+    assert!(g.is_empty(), "{g:?}");
+
+    // Removed and added.
+    let _ = road.ask(&Request::Up {
+        connection: "gateway".into(),
+    });
+    assert!(established(&gw.wait(Duration::from_secs(10), established)));
+    std::fs::write(
+        &fa,
+        original.replace("name = \"gateway\"", "name = \"gateway2\""),
+    )
+    .unwrap();
+    match road.ask(&Request::Reload) {
+        Ok(Reply::Done { message }) => {
+            assert!(message.contains("1 added, 1 removed"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let g = gw.wait(Duration::from_secs(5), |s| s.is_empty());
+    assert!(g.is_empty(), "{g:?}");
+    match road.ask(&Request::Up {
+        connection: "gateway".into(),
+    }) {
+        Ok(Reply::Error { .. }) => {}
+        other => panic!("a removed connection started: {other:?}"),
+    }
+    let _ = road.ask(&Request::Up {
+        connection: "gateway2".into(),
+    });
+    assert!(established(&gw.wait(Duration::from_secs(10), established)));
+}

@@ -1,0 +1,81 @@
+//! Reloading the configuration file (SIGHUP, `iketcp reload`): a file that does not load
+//! is refused with its reason and the running configuration stays; otherwise unchanged
+//! connections keep their SAs, changed and removed ones have theirs deleted, and added
+//! or changed ones marked `start = "start"` start again.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use iketcp_config::Config;
+use iketcp_io::Handle;
+use tracing::{info, warn};
+
+pub struct Reloader {
+    path: PathBuf,
+    current: Mutex<Config>,
+    handle: Handle,
+}
+
+impl Reloader {
+    pub fn new(path: PathBuf, current: Config, handle: Handle) -> Self {
+        Self {
+            path,
+            current: Mutex::new(current),
+            handle,
+        }
+    }
+
+    /// Reads the file again and applies it; the text says what happened.
+    pub async fn reload(&self) -> Result<String, String> {
+        let new = Config::load(&self.path).map_err(|e| {
+            warn!("reload refused, the running configuration stays: {e}");
+            e.to_string()
+        })?;
+        let changes = {
+            let current = self.current.lock().map_err(|_| "configuration lock")?;
+            new.changes_from(&current)
+        };
+        if changes.daemon_changed {
+            warn!("changes to [daemon] take effect at the next start");
+        }
+        let runtime = new.runtime();
+        let changed = changes.changed.clone();
+        let peers = runtime.peers.clone();
+        let done = self
+            .handle
+            .command(move |ep, now| ep.reconfigure(now, peers, &changed))
+            .await
+            .ok_or("the node is gone")?;
+        for name in runtime
+            .start
+            .iter()
+            .filter(|n| done.added.contains(n) || done.changed.contains(n))
+        {
+            let n = name.clone();
+            let _ = self
+                .handle
+                .command(move |ep, now| {
+                    let child = ep
+                        .peers()
+                        .iter()
+                        .rev()
+                        .find(|p| p.name == n)
+                        .and_then(|p| p.children.first().map(|c| c.name.clone()));
+                    ep.initiate(now, &n, child.as_deref())
+                })
+                .await;
+        }
+        if let Ok(mut current) = self.current.lock() {
+            *current = new;
+        }
+        let text = format!(
+            "reloaded: {} added, {} removed, {} changed, {} unchanged",
+            done.added.len(),
+            done.removed.len(),
+            done.changed.len(),
+            done.unchanged.len()
+        );
+        info!("{text}");
+        Ok(text)
+    }
+}
