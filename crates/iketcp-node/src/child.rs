@@ -94,6 +94,21 @@ pub fn sa_params(k: &ChildSaKeys) -> Option<(SaParams, SaParams)> {
     Some((inbound, outbound))
 }
 
+/// The two rows of Wireshark's `esp_sa` for a Child SA, inbound (from the peer's outer
+/// address to ours) then outbound. Secrets in the clear: for key export only.
+pub fn esp_sa_rows(k: &ChildSaKeys) -> Result<String, String> {
+    let (ours, theirs) = (k.path.local.ip(), k.path.remote.ip());
+    let (inbound, outbound) = sa_params(k).ok_or("unsupported ESP transforms")?;
+    let row = |p: &SaParams, src, dst| {
+        iketcp_esp::wireshark::esp_sa_row(p, src, dst).map_err(|e| e.to_string())
+    };
+    Ok(format!(
+        "{}\n{}",
+        row(&inbound, theirs, ours)?,
+        row(&outbound, ours, theirs)?
+    ))
+}
+
 /// Source, destination and protocol of an IPv4 or IPv6 packet.
 pub(crate) fn ip_selectors(packet: &[u8]) -> Option<(IpAddr, IpAddr, u8)> {
     match packet.first()? >> 4 {

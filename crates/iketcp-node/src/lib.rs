@@ -16,6 +16,6 @@ mod child;
 mod node;
 mod streams;
 
-pub use child::{ChildRoute, sa_params};
+pub use child::{ChildRoute, esp_sa_rows, sa_params};
 pub use node::{CloseReason, Input, Node, NodeConfig, Output};
 pub use streams::StreamRole;

@@ -146,6 +146,8 @@ pub struct Node {
     now: Option<Instant>,
     buf: Vec<u8>,
     installs: u64,
+    /// With key export on: the keys of every installed Child SA, by inbound SPI.
+    exported: HashMap<u32, Box<iketcp_proto::ChildSaKeys>>,
 }
 
 impl core::fmt::Debug for Node {
@@ -170,6 +172,7 @@ impl Node {
             now: None,
             buf: Vec::new(),
             installs: 0,
+            exported: HashMap::new(),
         }
     }
 
@@ -194,6 +197,11 @@ impl Node {
     /// The Child SAs' routes, by outbound SPI.
     pub fn routes(&self) -> impl Iterator<Item = &ChildRoute> {
         self.routes.values()
+    }
+
+    /// With [`NodeConfig::export_keys`]: the keys of every Child SA now installed.
+    pub fn child_keys(&self) -> impl Iterator<Item = &iketcp_proto::ChildSaKeys> {
+        self.exported.values().map(|k| &**k)
     }
 
     /// Open connections and which end of each we are.
@@ -544,6 +552,7 @@ impl Node {
                         self.routes
                             .insert(k.spi_out, ChildRoute::new(&k, self.installs));
                         if self.config.export_keys {
+                            self.exported.insert(k.spi_in, k.clone());
                             self.out.push_back(Output::ChildKeys(k));
                         }
                     }
@@ -551,6 +560,7 @@ impl Node {
                 }
             }
             E::RemoveChild { spi_in, spi_out } => {
+                self.exported.remove(&spi_in);
                 self.esp.remove(Direction::Inbound, spi_in);
                 self.esp.remove(Direction::Outbound, spi_out);
                 self.routes.remove(&spi_out);

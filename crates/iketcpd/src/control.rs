@@ -87,7 +87,7 @@ pub async fn sas_of(handle: &Handle, name: String) -> Vec<IkeSaId> {
         .unwrap_or_default()
 }
 
-async fn answer(handle: &Handle, reloader: &Reloader, req: Request) -> Reply {
+async fn answer(handle: &Handle, reloader: &Reloader, keys_allowed: bool, req: Request) -> Reply {
     match req {
         Request::Status { connection } => handle
             .inspect(move |n| status(n, connection.as_deref()))
@@ -148,14 +148,22 @@ async fn answer(handle: &Handle, reloader: &Reloader, req: Request) -> Reply {
             Ok(message) => Reply::Done { message },
             Err(message) => Reply::Error { message },
         },
-        Request::KeysExport { .. } => Reply::Error {
-            message: "not supported by this version of iketcpd".into(),
-        },
+        Request::KeysExport { dir } => {
+            match crate::keys::export_all(handle, PathBuf::from(dir), keys_allowed).await {
+                Ok(message) => Reply::Done { message },
+                Err(message) => Reply::Error { message },
+            }
+        }
     }
 }
 
 /// Serves the control socket at `path` until the task is dropped.
-pub async fn serve(path: PathBuf, handle: Handle, reloader: Arc<Reloader>) -> std::io::Result<()> {
+pub async fn serve(
+    path: PathBuf,
+    handle: Handle,
+    reloader: Arc<Reloader>,
+    keys_allowed: bool,
+) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
@@ -174,7 +182,7 @@ pub async fn serve(path: PathBuf, handle: Handle, reloader: Arc<Reloader>) -> st
             let read = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
             let Ok(Ok(Some(line))) = read else { return };
             let reply = match iketcp_ctl::parse_request(&line) {
-                Ok(req) => answer(&handle, &reloader, req).await,
+                Ok(req) => answer(&handle, &reloader, keys_allowed, req).await,
                 Err(e) => Reply::Error {
                     message: format!("unreadable request: {e}"),
                 },

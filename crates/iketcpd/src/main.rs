@@ -9,6 +9,7 @@
 //! - `--check` validates the configuration file and exits.
 
 mod control;
+mod keys;
 mod reload;
 
 use std::path::PathBuf;
@@ -143,6 +144,7 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
         rt.control_socket.clone(),
         handle.clone(),
         reloader.clone(),
+        rt.key_export_dir.is_some(),
     ));
     for name in &rt.start {
         let n = name.clone();
@@ -170,8 +172,9 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
             r = reports.recv() => {
                 // Events are logged by the driver; inner packets have nowhere to go
                 // until the tunnel device exists.
-                if r.is_none() {
-                    break;
+                let Some(r) = r else { break };
+                if let Some(dir) = &rt.key_export_dir {
+                    keys::record(dir, &handle, &r).await;
                 }
             }
             _ = term.recv() => { info!("SIGTERM: deleting every IKE SA"); break; }

@@ -415,3 +415,68 @@ fn reload_keeps_refuses_changes_and_removes() {
     });
     assert!(established(&gw.wait(Duration::from_secs(10), established)));
 }
+
+// Key export for Wireshark: off unless `key_export_dir` is set; then the files follow
+// the SAs as they come up, and `keys export DIR` writes those of every SA up now.
+#[test]
+fn key_export_only_when_configured() {
+    let dir = Dir::new("keys");
+    let (fa, sa, fb, sb) = configs(&dir.0, "yes");
+    let gw = Daemon::start(&fb, sb);
+    // Off: refused.
+    match gw.ask(&Request::KeysExport {
+        dir: dir.0.join("x").display().to_string(),
+    }) {
+        Ok(Reply::Error { message }) => assert!(message.contains("key_export_dir"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let kdir = dir.0.join("keys");
+    let text = std::fs::read_to_string(&fa).unwrap().replace(
+        "[daemon]\n",
+        &format!("[daemon]\nkey_export_dir = \"{}\"\n", kdir.display()),
+    );
+    std::fs::write(&fa, text).unwrap();
+    let road = Daemon::start(&fa, sa);
+    let _ = road.ask(&Request::Up {
+        connection: "gateway".into(),
+    });
+    let s = road.wait(Duration::from_secs(10), |s| {
+        s.iter()
+            .any(|x| x.state == "established" && !x.children.is_empty())
+    });
+    let spi = s[0].spi_i.clone();
+    let child = s[0].children[0].spi_in.clone();
+    let end = Instant::now() + Duration::from_secs(5);
+    let (mut ike, mut esp) = (String::new(), String::new());
+    while Instant::now() < end {
+        ike = std::fs::read_to_string(kdir.join("ikev2_decryption_table")).unwrap_or_default();
+        esp = std::fs::read_to_string(kdir.join("esp_sa")).unwrap_or_default();
+        if !ike.is_empty() && esp.lines().count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ike.contains(&spi), "{ike}");
+    assert!(esp.to_lowercase().contains(&child), "{esp}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(kdir.join("esp_sa"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "key files are private");
+    let out = dir.0.join("now");
+    match road.ask(&Request::KeysExport {
+        dir: out.display().to_string(),
+    }) {
+        Ok(Reply::Done { message }) => assert!(
+            message.contains("1 IKE SA(s) and 1 Child SA(s)"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        std::fs::read_to_string(out.join("ikev2_decryption_table"))
+            .unwrap()
+            .contains(&spi)
+    );
+}

@@ -39,8 +39,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use iketcp_crypto::{SecretBytes, SystemRng};
-use iketcp_esp::SaParams;
-use iketcp_esp::wireshark::esp_sa_row;
 use iketcp_io::{Driver, DriverConfig, Handle, Report};
 use iketcp_node::{Node, NodeConfig};
 use iketcp_proto::config::{Certificate, PrivateKey, RsaPadding, TrustStore, suites};
@@ -210,19 +208,7 @@ impl Peer {
 
     /// Two rows: inbound (from the peer's outer address to ours), then outbound.
     fn export_child(&self, k: &ChildSaKeys) {
-        let (ours, theirs) = (k.path.local.ip(), k.path.remote.ip());
-        let rows = iketcp_node::sa_params(k)
-            .ok_or_else(|| "unsupported ESP transforms".to_string())
-            .and_then(|(inbound, outbound)| {
-                let row =
-                    |p: &SaParams, src, dst| esp_sa_row(p, src, dst).map_err(|e| e.to_string());
-                Ok(format!(
-                    "{}\n{}",
-                    row(&inbound, theirs, ours)?,
-                    row(&outbound, ours, theirs)?
-                ))
-            });
-        self.export("esp_sa", rows);
+        self.export("esp_sa", iketcp_node::esp_sa_rows(k));
     }
 
     /// Reports the Child SAs the node's ESP engine gained or lost since last looked.
