@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use iketcp_ctl::{IkeSaStatus, Reply, Request};
+use iketcp_ctl::{HistoryEntry, IkeSaStatus, Reply, Request};
 
 #[derive(Parser)]
 #[command(name = "iketcp", version, about = "Control a running iketcpd")]
@@ -51,6 +51,35 @@ enum Keys {
     Export { dir: String },
 }
 
+/// "3h58m", "12s": the largest two units.
+fn span(secs: Option<u64>) -> String {
+    let Some(s) = secs else {
+        return "-".into();
+    };
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+fn history(entries: &[HistoryEntry]) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{:>8} ago  {}: {}\n",
+                span(Some(now.saturating_sub(e.unix_time))),
+                e.connection,
+                e.what
+            )
+        })
+        .collect()
+}
+
 fn table(sas: &[IkeSaStatus]) -> String {
     if sas.is_empty() {
         return "no IKE SA\n".into();
@@ -62,6 +91,7 @@ fn table(sas: &[IkeSaStatus]) -> String {
         "LOCAL".into(),
         "REMOTE".into(),
         "SPIs".into(),
+        "UP / REKEY / EXPIRE".into(),
     ]];
     for s in sas {
         rows.push(vec![
@@ -71,6 +101,12 @@ fn table(sas: &[IkeSaStatus]) -> String {
             s.local.clone(),
             s.remote.clone(),
             format!("{}_i {}_r", s.spi_i, s.spi_r),
+            format!(
+                "{} / {} / {}",
+                span(s.age_secs),
+                span(s.rekey_in_secs),
+                span(s.expire_in_secs)
+            ),
         ]);
         for c in &s.children {
             rows.push(vec![
@@ -80,6 +116,7 @@ fn table(sas: &[IkeSaStatus]) -> String {
                 format!("{} B / {} pkts in", c.bytes_in, c.packets_in),
                 format!("{} B / {} pkts out", c.bytes_out, c.packets_out),
                 format!("{}_in {}_out", c.spi_in, c.spi_out),
+                format!("- / {} / {}", span(c.rekey_in_secs), span(c.expire_in_secs)),
             ]);
         }
     }
@@ -119,14 +156,22 @@ fn main() -> ExitCode {
         }
     };
     match reply {
-        Reply::Status { ike_sas } if json => match serde_json::to_string_pretty(&ike_sas) {
+        Reply::Status { ike_sas, .. } if json => match serde_json::to_string_pretty(&ike_sas) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("iketcp: {e}");
                 return ExitCode::FAILURE;
             }
         },
-        Reply::Status { ike_sas } => print!("{}", table(&ike_sas)),
+        Reply::Status {
+            ike_sas,
+            history: h,
+        } => {
+            print!("{}", table(&ike_sas));
+            if !h.is_empty() {
+                print!("\n{}", history(&h));
+            }
+        }
         Reply::Done { message } => println!("{message}"),
         Reply::Version { version } => {
             println!("iketcpd {version}, iketcp {}", env!("CARGO_PKG_VERSION"))

@@ -42,6 +42,10 @@ pub enum Request {
 pub enum Reply {
     Status {
         ike_sas: Vec<IkeSaStatus>,
+        /// What happened to the connections lately, oldest first: setups, fallbacks,
+        /// failures with their reason.
+        #[serde(default)]
+        history: Vec<HistoryEntry>,
     },
     /// A command was accepted; the text says what happened.
     Done {
@@ -69,7 +73,20 @@ pub struct IkeSaStatus {
     pub remote: String,
     pub spi_i: String,
     pub spi_r: String,
+    /// Seconds since it came up, and until it rekeys and expires.
+    pub age_secs: Option<u64>,
+    pub rekey_in_secs: Option<u64>,
+    pub expire_in_secs: Option<u64>,
     pub children: Vec<ChildSaStatus>,
+}
+
+/// One thing that happened to a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Seconds since the Unix epoch.
+    pub unix_time: u64,
+    pub connection: String,
+    pub what: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +98,8 @@ pub struct ChildSaStatus {
     pub bytes_out: u64,
     pub packets_in: u64,
     pub packets_out: u64,
+    pub rekey_in_secs: Option<u64>,
+    pub expire_in_secs: Option<u64>,
 }
 
 #[derive(Debug, Error)]

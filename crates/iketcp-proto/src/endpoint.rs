@@ -30,6 +30,11 @@ pub struct IkeSaInfo {
     pub spi_r: u64,
     pub path: Path,
     pub children: Vec<ChildSaInfo>,
+    /// When it came up, and when it rekeys and expires (on the caller's clock: the
+    /// `now` it hands the engine).
+    pub up_since: Option<Instant>,
+    pub rekey_at: Option<Instant>,
+    pub expire_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +42,8 @@ pub struct ChildSaInfo {
     pub name: String,
     pub spi_in: u32,
     pub spi_out: u32,
+    pub rekey_at: Option<Instant>,
+    pub expire_at: Option<Instant>,
 }
 
 /// Exported IKE SA keys; see [`Endpoint::export_ike_keys`].
@@ -895,8 +902,13 @@ impl Endpoint {
                         name: c.name.clone(),
                         spi_in: c.spi_in,
                         spi_out: c.spi_out,
+                        rekey_at: c.rekey_at,
+                        expire_at: c.expire_at,
                     })
                     .collect(),
+                up_since: sa.up_since,
+                rekey_at: sa.rekey_at,
+                expire_at: sa.expire_at,
             })
             .collect();
         v.sort_by_key(|i| i.id);

@@ -268,6 +268,8 @@ pub(crate) struct IkeSa {
     pub first_child: Option<usize>,
     /// Set once the SA has announced itself up (so Down follows only Up).
     pub announced: bool,
+    /// When it was established (a rekeyed SA: when its successor took over).
+    pub up_since: Option<Instant>,
     /// Replaced by a rekeyed IKE SA; its deletion is the end of a rekey.
     pub superseded: bool,
     /// The local SPI of the IKE SA that replaced this one.
@@ -332,6 +334,7 @@ impl IkeSa {
             init_from: None,
             first_child: None,
             announced: false,
+            up_since: None,
             superseded: false,
             successor: None,
             successor_nonce: None,
@@ -979,6 +982,7 @@ impl IkeSa {
     pub fn established(&mut self, cx: &mut Cx<'_>) {
         self.state = State::Established;
         self.half_open_until = None;
+        self.up_since.get_or_insert(cx.now);
         // The IKE_SA_INIT messages served the AUTH payloads only (RFC 7296 §2.15).
         self.init_request = Vec::new();
         self.init_response = Vec::new();

@@ -2,7 +2,7 @@
 //! (`iketcp-ctl`). Status is read from the node; commands go to the IKE engine.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iketcp_ctl::{ChildSaStatus, IkeSaStatus, Reply, Request};
@@ -14,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tracing::{info, warn};
 
+use crate::history::History;
 use crate::reload::Reloader;
 
 /// What a transport is called in `iketcp status`.
@@ -29,6 +30,7 @@ fn transport_name(path: &iketcp_proto::Path) -> &'static str {
 /// Every IKE SA of the node (of `only`, if given), for `iketcp status`.
 pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
     let esp = node.esp();
+    let now = std::time::Instant::now();
     node.endpoint()
         .ike_sas()
         .into_iter()
@@ -47,6 +49,15 @@ pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
             remote: s.path.remote.to_string(),
             spi_i: format!("{:016x}", s.spi_i),
             spi_r: format!("{:016x}", s.spi_r),
+            age_secs: s
+                .up_since
+                .map(|t| now.saturating_duration_since(t).as_secs()),
+            rekey_in_secs: s
+                .rekey_at
+                .map(|t| t.saturating_duration_since(now).as_secs()),
+            expire_in_secs: s
+                .expire_at
+                .map(|t| t.saturating_duration_since(now).as_secs()),
             children: s
                 .children
                 .iter()
@@ -65,6 +76,12 @@ pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
                         bytes_out: o.bytes,
                         packets_in: i.packets,
                         packets_out: o.packets,
+                        rekey_in_secs: c
+                            .rekey_at
+                            .map(|t| t.saturating_duration_since(now).as_secs()),
+                        expire_in_secs: c
+                            .expire_at
+                            .map(|t| t.saturating_duration_since(now).as_secs()),
                     }
                 })
                 .collect(),
@@ -87,17 +104,29 @@ pub async fn sas_of(handle: &Handle, name: String) -> Vec<IkeSaId> {
         .unwrap_or_default()
 }
 
-async fn answer(handle: &Handle, reloader: &Reloader, keys_allowed: bool, req: Request) -> Reply {
+async fn answer(
+    handle: &Handle,
+    reloader: &Reloader,
+    history: &Mutex<History>,
+    keys_allowed: bool,
+    req: Request,
+) -> Reply {
     match req {
-        Request::Status { connection } => handle
-            .inspect(move |n| status(n, connection.as_deref()))
-            .await
-            .map_or_else(
-                || Reply::Error {
-                    message: "the node is gone".into(),
-                },
-                |ike_sas| Reply::Status { ike_sas },
-            ),
+        Request::Status { connection } => {
+            let history = history
+                .lock()
+                .map(|h| h.entries(connection.as_deref()))
+                .unwrap_or_default();
+            handle
+                .inspect(move |n| status(n, connection.as_deref()))
+                .await
+                .map_or_else(
+                    || Reply::Error {
+                        message: "the node is gone".into(),
+                    },
+                    |ike_sas| Reply::Status { ike_sas, history },
+                )
+        }
         Request::Up { connection } => {
             let name = connection.clone();
             let r = handle
@@ -111,9 +140,14 @@ async fn answer(handle: &Handle, reloader: &Reloader, keys_allowed: bool, req: R
                 })
                 .await;
             match r {
-                Some(Ok(id)) => Reply::Done {
-                    message: format!("{connection}: starting ({id})"),
-                },
+                Some(Ok(id)) => {
+                    if let Ok(mut h) = history.lock() {
+                        h.started(id, &connection);
+                    }
+                    Reply::Done {
+                        message: format!("{connection}: starting ({id})"),
+                    }
+                }
                 Some(Err(e)) => Reply::Error {
                     message: format!("{connection}: {e}"),
                 },
@@ -162,6 +196,7 @@ pub async fn serve(
     path: PathBuf,
     handle: Handle,
     reloader: Arc<Reloader>,
+    history: Arc<Mutex<History>>,
     keys_allowed: bool,
 ) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -176,13 +211,14 @@ pub async fn serve(
         let (stream, _) = listener.accept().await?;
         let handle = handle.clone();
         let reloader = reloader.clone();
+        let history = history.clone();
         tokio::spawn(async move {
             let (rd, mut wr) = stream.into_split();
             let mut lines = BufReader::new(rd).lines();
             let read = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
             let Ok(Ok(Some(line))) = read else { return };
             let reply = match iketcp_ctl::parse_request(&line) {
-                Ok(req) => answer(&handle, &reloader, keys_allowed, req).await,
+                Ok(req) => answer(&handle, &reloader, &history, keys_allowed, req).await,
                 Err(e) => Reply::Error {
                     message: format!("unreadable request: {e}"),
                 },

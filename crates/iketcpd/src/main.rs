@@ -9,6 +9,7 @@
 //! - `--check` validates the configuration file and exits.
 
 mod control;
+mod history;
 mod keys;
 mod reload;
 
@@ -139,11 +140,18 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
     );
     let handle = driver.handle();
     let running = tokio::spawn(driver.run());
-    let reloader = std::sync::Arc::new(reload::Reloader::new(path, config, handle.clone()));
+    let history = std::sync::Arc::new(std::sync::Mutex::new(history::History::default()));
+    let reloader = std::sync::Arc::new(reload::Reloader::new(
+        path,
+        config,
+        handle.clone(),
+        history.clone(),
+    ));
     let control = tokio::spawn(control::serve(
         rt.control_socket.clone(),
         handle.clone(),
         reloader.clone(),
+        history.clone(),
         rt.key_export_dir.is_some(),
     ));
     for name in &rt.start {
@@ -159,7 +167,12 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
             })
             .await;
         match r {
-            Some(Ok(id)) => info!("{name}: starting ({id})"),
+            Some(Ok(id)) => {
+                info!("{name}: starting ({id})");
+                if let Ok(mut h) = history.lock() {
+                    h.started(id, name);
+                }
+            }
             Some(Err(e)) => warn!("{name}: not started: {e}"),
             None => return Err("the node stopped".into()),
         }
@@ -173,6 +186,9 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
                 // Events are logged by the driver; inner packets have nowhere to go
                 // until the tunnel device exists.
                 let Some(r) = r else { break };
+                if let (iketcp_io::Report::Event(e), Ok(mut h)) = (&r, history.lock()) {
+                    h.event(e);
+                }
                 if let Some(dir) = &rt.key_export_dir {
                     keys::record(dir, &handle, &r).await;
                 }

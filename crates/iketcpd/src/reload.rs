@@ -4,24 +4,33 @@
 //! or changed ones marked `start = "start"` start again.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use iketcp_config::Config;
 use iketcp_io::Handle;
 use tracing::{info, warn};
 
+use crate::history::History;
+
 pub struct Reloader {
     path: PathBuf,
     current: Mutex<Config>,
     handle: Handle,
+    history: Arc<Mutex<History>>,
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, current: Config, handle: Handle) -> Self {
+    pub fn new(
+        path: PathBuf,
+        current: Config,
+        handle: Handle,
+        history: Arc<Mutex<History>>,
+    ) -> Self {
         Self {
             path,
             current: Mutex::new(current),
             handle,
+            history,
         }
     }
 
@@ -52,7 +61,7 @@ impl Reloader {
             .filter(|n| done.added.contains(n) || done.changed.contains(n))
         {
             let n = name.clone();
-            let _ = self
+            let started = self
                 .handle
                 .command(move |ep, now| {
                     let child = ep
@@ -64,6 +73,9 @@ impl Reloader {
                     ep.initiate(now, &n, child.as_deref())
                 })
                 .await;
+            if let (Some(Ok(id)), Ok(mut h)) = (started, self.history.lock()) {
+                h.started(id, name);
+            }
         }
         if let Ok(mut current) = self.current.lock() {
             *current = new;

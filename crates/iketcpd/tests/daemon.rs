@@ -79,7 +79,7 @@ impl Daemon {
 
     fn status(&self) -> Vec<IkeSaStatus> {
         match self.ask(&Request::Status { connection: None }) {
-            Ok(Reply::Status { ike_sas }) => ike_sas,
+            Ok(Reply::Status { ike_sas, .. }) => ike_sas,
             other => panic!("status: {other:?}"),
         }
     }
@@ -237,6 +237,22 @@ fn up_status_down_over_tcp_fallback() {
     );
     assert_eq!(r[0].children[0].spi_in, g[0].children[0].spi_out);
     assert!(r[0].remote.starts_with("127.0.0.2:"));
+    assert!(r[0].age_secs.is_some() && r[0].rekey_in_secs.unwrap() > 3600);
+    assert!(r[0].children[0].expire_in_secs.unwrap() > r[0].children[0].rekey_in_secs.unwrap());
+    // The fallback is in the connection's history.
+    let history = match road.ask(&Request::Status { connection: None }) {
+        Ok(Reply::Status { history, .. }) => history,
+        other => panic!("{other:?}"),
+    };
+    let said = |w: &str| {
+        history
+            .iter()
+            .any(|e| e.connection == "gateway" && e.what.contains(w))
+    };
+    assert!(
+        said("started") && said("fell back to TCP") && said("up over"),
+        "{history:?}"
+    );
     // The CLI over the same socket: an aligned table, stable JSON, and a one-line error
     // with exit code 3 when no daemon answers.
     if let Some(cli) = cli() {
@@ -479,4 +495,29 @@ fn key_export_only_when_configured() {
             .unwrap()
             .contains(&spi)
     );
+}
+
+// A setup that cannot succeed (TCP only, and no gateway running: the connection is
+// refused) fails fast, and `status` says why.
+#[test]
+fn failed_setup_reason_in_status() {
+    let dir = Dir::new("unreachable");
+    let (fa, sa, _, _) = configs(&dir.0, "yes");
+    let road = Daemon::start(&fa, sa);
+    let _ = road.ask(&Request::Up {
+        connection: "gateway".into(),
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let history = match road.ask(&Request::Status { connection: None }) {
+            Ok(Reply::Status { history, .. }) => history,
+            other => panic!("{other:?}"),
+        };
+        if history.iter().any(|e| e.what.contains("down: Unreachable")) {
+            break;
+        }
+        assert!(Instant::now() < end, "{history:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(road.status().is_empty());
 }
