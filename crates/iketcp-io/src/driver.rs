@@ -365,7 +365,8 @@ impl Driver {
                     let _ = self.reports.send(Report::Packet(p));
                 }
                 Output::Event(e) => {
-                    info!("{e:?}");
+                    // The engine logs each event in its own words; this is the record.
+                    debug!("{e:?}");
                     let _ = self.reports.send(Report::Event(e));
                 }
                 Output::ChildKeys(k) => {
