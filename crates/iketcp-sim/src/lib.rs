@@ -100,6 +100,10 @@ pub struct World {
     pub udp_loss: f64,
     /// Middlebox: every UDP datagram is dropped, silently.
     pub udp_blocked: bool,
+    /// Middlebox: what this host writes on its connections is kept in `captured`
+    /// instead of being delivered.
+    pub capture: Option<usize>,
+    pub captured: Vec<(StreamId, Vec<u8>)>,
     /// Middlebox: a NAT that maps a host's UDP address to another one; datagrams to the
     /// old mapping are lost.
     nat: HashMap<SocketAddr, SocketAddr>,
@@ -123,6 +127,8 @@ impl World {
             latency: Duration::from_millis(5),
             udp_loss: 0.0,
             udp_blocked: false,
+            capture: None,
+            captured: Vec::new(),
             nat: HashMap::new(),
             queue: BTreeMap::new(),
             seq: 0,
@@ -265,6 +271,10 @@ impl World {
             }
             Output::StreamWrite { id, data } => {
                 self.hosts[h].sent.push((self.now, Some(id), data.clone()));
+                if self.capture == Some(h) {
+                    self.captured.push((id, data));
+                    return;
+                }
                 let peer = self
                     .links
                     .get(&(h, id))

@@ -521,3 +521,44 @@ fn r_conn_10_reconnect_after_the_request_was_taken() {
     );
     assert!(traffic(&mut w, a, b, 17), "{}", w.dump());
 }
+
+// R-CONN-6 with R-CONN-5: the Originator's next request arrives on a new connection; the
+// Responder answers there from now on, and still takes what comes on the old one (ESP
+// here) until that one is closed; it does not close it itself while it is in use.
+#[test]
+fn r_conn_6_old_and_new_connections_both_accepted() {
+    let (mut w, a, b) = pair(17, TcpMode::Yes);
+    w.command(a, |ep, now| ep.initiate(now, "b", Some("net")))
+        .unwrap();
+    assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
+    let old_b = ike_path(&w, b);
+    let ike = w.hosts[a].node.endpoint().ike_sas()[0].id;
+    // a's next request is caught on its way, and arrives over a second connection.
+    w.capture = Some(a);
+    w.command(a, |ep, now| ep.liveness(now, ike)).unwrap();
+    w.capture = None;
+    let (_, frame) = w.captured.pop().expect("the request");
+    let mut bytes = b"IKETCP".to_vec();
+    bytes.extend(frame);
+    let second = w.stranger_connects(
+        "10.0.0.1:45000".parse().unwrap(),
+        "10.0.0.2:4500".parse().unwrap(),
+        &bytes,
+    );
+    w.run_for(secs(0.2));
+    assert_eq!(
+        ike_path(&w, b).stream(),
+        Some(second),
+        "R-CONN-5: the new connection"
+    );
+    // ESP still comes on the old connection, and is taken.
+    let n = w.hosts[b].delivered.len();
+    w.send_packet(a, &ipv4_udp("10.1.0.5", "10.2.0.7", &[18; 100]));
+    w.run_for(secs(0.2));
+    assert_eq!(w.hosts[b].delivered.len(), n + 1, "{}", w.dump());
+    assert!(
+        old_b
+            .stream()
+            .is_some_and(|old| !w.hosts[b].closed.iter().any(|(id, _)| *id == old))
+    );
+}
