@@ -521,3 +521,63 @@ fn failed_setup_reason_in_status() {
     }
     assert!(road.status().is_empty());
 }
+
+// R-CFG-1 across the combinations that come up quickly: `enable_tcp` of the road warrior
+// against a gateway with UDP on or off and a second TCP port (443 in production, a free
+// port here). Each comes up on the transport it should.
+#[test]
+fn enable_tcp_against_gateway_listeners() {
+    // (road's enable_tcp, gateway's UDP on, road's TCP port: first or second listener,
+    //  transport expected)
+    let cases = [
+        ("no", true, 0, "udp-encap"),
+        ("fallback", true, 0, "udp-encap"),
+        ("yes", true, 1, "tcp"),
+        ("yes", false, 0, "tcp"),
+        ("fallback", false, 1, "tcp"),
+    ];
+    for (i, (mode, gw_udp, port_index, want)) in cases.into_iter().enumerate() {
+        let dir = Dir::new(&format!("matrix{i}"));
+        let (fa, sa, fb, sb) = configs(&dir.0, mode);
+        let second = free_port("127.0.0.2");
+        let gw_text = std::fs::read_to_string(&fb).unwrap();
+        let first = gw_text
+            .lines()
+            .find_map(|l| l.strip_prefix("ike_port = "))
+            .unwrap()
+            .to_string();
+        let gw_text = gw_text
+            .replace("listen_udp = false", &format!("listen_udp = {gw_udp}"))
+            .replace(
+                &format!("listen_tcp = [{first}]"),
+                &format!("listen_tcp = [{first}, {second}]"),
+            );
+        std::fs::write(&fb, gw_text).unwrap();
+        if port_index == 1 {
+            let road = std::fs::read_to_string(&fa).unwrap().replace(
+                &format!("tcp_remote_port = {first}"),
+                &format!("tcp_remote_port = {second}"),
+            );
+            std::fs::write(&fa, road).unwrap();
+        }
+        let gw = Daemon::start(&fb, sb);
+        let road = Daemon::start(&fa, sa);
+        let _ = road.ask(&Request::Up {
+            connection: "gateway".into(),
+        });
+        let up = |s: &[IkeSaStatus]| s.iter().any(|x| x.state == "established");
+        let r = road.wait(Duration::from_secs(10), up);
+        assert!(up(&r), "case {i} ({mode}, UDP {gw_udp}): {r:?}");
+        assert_eq!(r[0].transport, want, "case {i} ({mode}, UDP {gw_udp})");
+        if want == "tcp" {
+            let port: u16 = r[0].remote.rsplit(':').next().unwrap().parse().unwrap();
+            let expected = if port_index == 1 {
+                second
+            } else {
+                first.parse().unwrap()
+            };
+            assert_eq!(port, expected, "case {i}");
+        }
+        drop((road, gw));
+    }
+}
