@@ -9,7 +9,7 @@
 
 #[path = "../../iketcp-pki/tests/common/mod.rs"]
 mod pki;
-mod sim;
+use iketcp_sim::engine as sim;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -1,6 +1,6 @@
 //! IKEv2 exchanges between two engines on a virtual clock (RFC 7296 §1.2–1.4).
 
-mod sim;
+use iketcp_sim::engine as sim;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! source address, cookies come first and refusal after, and each IKE SA carries a
 //! bounded number of Child SAs. Counters, not scans: see `benches/half_open.rs`.
 
-mod sim;
+use iketcp_sim::engine as sim;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

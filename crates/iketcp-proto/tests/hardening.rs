@@ -3,7 +3,7 @@
 //! holds the SK keys because it answered IKE_SA_INIT. Each test names the attack it
 //! stops.
 
-mod sim;
+use iketcp_sim::engine as sim;
 
 use std::time::Duration;
 

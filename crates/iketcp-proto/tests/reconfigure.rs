@@ -2,7 +2,7 @@
 //! connections keep their SAs, changed and removed ones have theirs deleted, removed
 //! ones make no new SA, added ones can start.
 
-mod sim;
+use iketcp_sim::engine as sim;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Hundreds of seeded runs over impaired links: both engines must end agreeing on every
 //! SA and key, and the transport rules must hold. A failing seed prints its trace.
 
-mod sim;
+use iketcp_sim::engine as sim;
 
 use std::time::Duration;
 

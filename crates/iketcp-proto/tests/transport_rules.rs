@@ -1,7 +1,7 @@
 //! The rules that differ by transport (RFC 9329 §6–8, the TCP guidelines §5–7), each
 //! proven through the public API of the engine on a virtual clock.
 
-mod sim;
+use iketcp_sim::engine as sim;
 
 use std::time::Duration;
 

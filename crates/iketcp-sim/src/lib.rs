@@ -7,6 +7,8 @@
 //! Everything is seeded: a failing seed replays exactly, and [`World::dump`] prints the
 //! trace.
 
+pub mod engine;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
-//! A deterministic world for two engines: a virtual clock and a simulated link that
-//! drops, duplicates, delays and reorders datagrams, or carries a stream that keeps
-//! order and can break. Everything is seeded, so a failing seed replays exactly.
-
-#![allow(dead_code)]
+//! A deterministic world for two IKE engines alone (no ESP, no sockets): a virtual clock
+//! and a simulated link that drops, duplicates, delays and reorders datagrams, or
+//! carries a stream that keeps order and can break, through the real RFC 9329 codec.
+//! The engine's own tests (`crates/iketcp-proto/tests`) run on it; whole nodes run on
+//! [`crate::World`]. Everything is seeded, so a failing seed replays exactly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -15,32 +15,10 @@ use iketcp_proto::{
 };
 use iketcp_wire::ike::{Id, IdType, Message};
 
+pub use crate::LinkRng;
+
 pub const A: usize = 0;
 pub const B: usize = 1;
-
-/// A small xorshift generator for link decisions (the engines have their own RNGs).
-#[derive(Debug, Clone)]
-pub struct LinkRng(u64);
-
-impl LinkRng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Netem {
