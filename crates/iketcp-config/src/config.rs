@@ -37,6 +37,8 @@ pub const DEFAULT_NATT_PORT: u16 = 4500;
 pub struct Config {
     pub daemon: Daemon,
     pub connections: Vec<Connection>,
+    /// `[tun]`, if the file has one.
+    pub tun: Option<crate::tun::TunSettings>,
 }
 
 /// `[daemon]`: sockets and limits for the whole process.
@@ -155,9 +157,20 @@ impl Config {
             }
             connections.push(check.connection(c, &daemon)?);
         }
+        let tun = match raw.tun {
+            Some(t) => {
+                let remote: Vec<_> = connections
+                    .iter()
+                    .flat_map(|c| c.remote_ts.iter().copied())
+                    .collect();
+                Some(t.check(&src, remote)?)
+            }
+            None => None,
+        };
         Ok(Config {
             daemon,
             connections,
+            tun,
         })
     }
 

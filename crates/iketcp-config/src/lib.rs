@@ -24,6 +24,7 @@ mod reload;
 mod runtime;
 mod schema;
 mod secret;
+mod tun;
 
 pub use config::{
     Config, Connection, DEFAULT_CONTROL_SOCKET, DEFAULT_IKE_PORT, DEFAULT_NATT_PORT, Daemon,
@@ -35,3 +36,4 @@ pub use reload::Changes;
 pub use runtime::Runtime;
 pub use schema::Start;
 pub use secret::{EnvLookup, process_env};
+pub use tun::TunSettings;

@@ -99,6 +99,13 @@ impl Config {
             connect_timeout: d.connect_timeout,
             tcp_send_buffer: d.tcp_send_buffer,
             dscp: d.dscp,
+            tun: self.tun.as_ref().map(|t| iketcp_io::tun::TunConfig {
+                name: t.name.clone(),
+                address: t.address,
+                prefix: t.prefix,
+                mtu: t.mtu,
+                routes: t.routes.iter().filter_map(crate::tun::cidr).collect(),
+            }),
         };
         let named = |s: Start| {
             self.connections

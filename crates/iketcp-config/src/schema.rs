@@ -18,6 +18,7 @@ use crate::proposal::{EspProposal, IkeProposal};
 #[serde(deny_unknown_fields)]
 pub(crate) struct File {
     pub daemon: Option<Daemon>,
+    pub tun: Option<crate::tun::Tun>,
     #[serde(default)]
     pub connection: Vec<Connection>,
 }

@@ -38,6 +38,9 @@ pub struct DriverConfig {
     pub tcp_send_buffer: Option<u32>,
     /// The DSCP of every TCP connection (R-ESP-3), 0 to 63.
     pub dscp: Option<u8>,
+    /// A tunnel device for the Child SAs' inner packets; without one they are reported
+    /// as [`Report::Packet`] and taken with [`Handle::send_packet`].
+    pub tun: Option<crate::tun::TunConfig>,
 }
 
 impl Default for DriverConfig {
@@ -48,6 +51,7 @@ impl Default for DriverConfig {
             connect_timeout: Duration::from_secs(5),
             tcp_send_buffer: Some(256 * 1024),
             dscp: None,
+            tun: None,
         }
     }
 }
@@ -122,6 +126,8 @@ enum Io {
     ConnectFailed(StreamId),
     Data(StreamId, Vec<u8>),
     Eof(StreamId),
+    /// An IP packet the host routed into the tunnel device.
+    Inner(Vec<u8>),
 }
 
 struct Conn {
@@ -141,6 +147,7 @@ pub struct Driver {
     reports: mpsc::UnboundedSender<Report>,
     conns: HashMap<StreamId, Conn>,
     tasks: Vec<JoinHandle<()>>,
+    tun: Option<Arc<tun_rs::AsyncDevice>>,
     /// The bound TCP listeners' addresses (port 0 resolved).
     pub tcp_addrs: Vec<SocketAddr>,
     pub udp_addrs: Vec<SocketAddr>,
@@ -172,7 +179,24 @@ impl Driver {
             tasks.push(tokio::spawn(acceptor(l, io_tx.clone())));
         }
         let udp_addrs = udp.iter().map(|(a, _)| *a).collect();
+        let tun = match &config.tun {
+            Some(t) => {
+                let dev = Arc::new(crate::tun::open(t)?);
+                let (dev2, tx) = (dev.clone(), io_tx.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65_536];
+                    while let Ok(n) = dev2.recv(&mut buf).await {
+                        if tx.send(Io::Inner(buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                }));
+                Some(dev)
+            }
+            None => None,
+        };
         Ok(Driver {
+            tun,
             node,
             config,
             udp,
@@ -269,6 +293,7 @@ impl Driver {
                     .handle(now, Input::Connected { id, local, remote });
             }
             Io::ConnectFailed(id) => self.node.handle(now, Input::StreamClosed { id }),
+            Io::Inner(p) => self.node.handle(now, Input::Packet(&p)),
             Io::Data(id, data) => {
                 if self.conns.contains_key(&id) {
                     self.node.handle(now, Input::StreamData { id, data: &data });
@@ -361,9 +386,16 @@ impl Driver {
                         reason: reason.to_string(),
                     });
                 }
-                Output::Packet(p) => {
-                    let _ = self.reports.send(Report::Packet(p));
-                }
+                Output::Packet(p) => match &self.tun {
+                    Some(dev) => {
+                        if let Err(e) = dev.send(&p).await {
+                            debug!("tunnel device: {e}");
+                        }
+                    }
+                    None => {
+                        let _ = self.reports.send(Report::Packet(p));
+                    }
+                },
                 Output::Event(e) => {
                     // The engine logs each event in its own words; this is the record.
                     debug!("{e:?}");

@@ -7,5 +7,6 @@
 
 pub mod driver;
 pub mod stream;
+pub mod tun;
 
 pub use driver::{Driver, DriverConfig, Handle, Report};

@@ -1,0 +1,95 @@
+//! `[tun]`: the tunnel device that carries the Child SAs' inner packets to and from the
+//! host. Without this section the daemon has no device (the SAs come up, and carry only
+//! what is handed to the node).
+
+use std::net::IpAddr;
+
+use iketcp_wire::ike::TrafficSelector;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::address::Selector;
+use crate::error::{ConfigError, Source};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tun {
+    pub name: Option<Spanned<String>>,
+    pub address: Spanned<String>,
+    pub mtu: Option<Spanned<u16>>,
+    pub routes: Option<Vec<Selector>>,
+}
+
+/// The device as checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunSettings {
+    pub name: String,
+    /// Our inner address on the device, and its prefix length.
+    pub address: IpAddr,
+    pub prefix: u8,
+    pub mtu: u16,
+    /// Subnets routed into the device; by default every connection's `remote_ts`.
+    pub routes: Vec<TrafficSelector>,
+}
+
+impl Tun {
+    pub(crate) fn check(
+        self,
+        src: &Source<'_>,
+        remote_ts: Vec<TrafficSelector>,
+    ) -> Result<TunSettings, ConfigError> {
+        let name = self
+            .name
+            .map_or_else(|| "iketcp0".to_string(), Spanned::into_inner);
+        // Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/' or white space.
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
+            return Err(src.error(None, format!("tun: name {name:?} is not an interface name")));
+        }
+        let span = self.address.span();
+        let text = self.address.into_inner();
+        let bad = || {
+            src.error(
+                Some(span.clone()),
+                format!(
+                    "tun: address {text:?} is not an address and prefix such as \"10.1.0.1/24\""
+                ),
+            )
+        };
+        let (a, p) = text.split_once('/').ok_or_else(bad)?;
+        let address: IpAddr = a.trim().parse().map_err(|_| bad())?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(bad)?;
+        let mtu = match self.mtu {
+            None => 1400,
+            Some(m) if (576..=65_535).contains(m.get_ref()) => m.into_inner(),
+            Some(m) => {
+                return Err(src.error(Some(m.span()), "tun: mtu must be 576 to 65535".to_string()));
+            }
+        };
+        let routes = match self.routes {
+            Some(r) => r.into_iter().map(|s| s.0).collect(),
+            None => remote_ts,
+        };
+        Ok(TunSettings {
+            name,
+            address,
+            prefix,
+            mtu,
+            routes,
+        })
+    }
+}
+
+/// The subnet a selector covers, as address and prefix length, if it is one.
+pub(crate) fn cidr(ts: &TrafficSelector) -> Option<(IpAddr, u8)> {
+    let max = if ts.start_addr.is_ipv4() { 32 } else { 128 };
+    (0..=max).map(|p| (ts.start_addr, p)).find(|&(a, p)| {
+        let s = iketcp_proto::ts::subnet(a, p);
+        s.start_addr == ts.start_addr && s.end_addr == ts.end_addr
+    })
+}

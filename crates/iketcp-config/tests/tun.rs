@@ -1,0 +1,61 @@
+//! `[tun]`: the tunnel device, its address, MTU and routes.
+
+mod common;
+
+use iketcp_config::Config;
+
+fn parse(text: &str) -> Result<Config, iketcp_config::ConfigError> {
+    Config::parse_with_env(text, "tun.toml", &common::env)
+}
+
+#[test]
+fn routes_default_to_every_remote_ts() {
+    let text = format!(
+        "[tun]\naddress = \"10.1.0.1/24\"\n{}{}",
+        common::connection("a", ""),
+        common::connection("b", "").replace("10.2.0.0/16", "10.3.0.0/16")
+    );
+    let c = parse(&text).unwrap();
+    let t = c.tun.as_ref().unwrap();
+    assert_eq!(t.name, "iketcp0");
+    assert_eq!(
+        (t.address.to_string(), t.prefix, t.mtu),
+        ("10.1.0.1".into(), 24, 1400)
+    );
+    assert_eq!(t.routes.len(), 2);
+    let d = c.runtime().driver.tun.unwrap();
+    let routes: Vec<String> = d.routes.iter().map(|(a, p)| format!("{a}/{p}")).collect();
+    assert_eq!(routes, ["10.2.0.0/16", "10.3.0.0/16"]);
+}
+
+#[test]
+fn explicit_routes_and_errors_with_their_line() {
+    let c = parse(&format!(
+        "[tun]\nname = \"vpn0\"\naddress = \"fd00::1/64\"\nmtu = 1280\nroutes = [\"10.9.0.0/16\"]\n{}",
+        common::connection("a", "")
+    ))
+    .unwrap();
+    let t = c.tun.unwrap();
+    assert_eq!((t.name.as_str(), t.mtu, t.routes.len()), ("vpn0", 1280, 1));
+    let e = parse(&format!(
+        "[tun]\naddress = \"10.1.0.1\"\n{}",
+        common::connection("a", "")
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("tun.toml:2:") && e.contains("address"), "{e}");
+    let e = parse(&format!(
+        "[tun]\naddress = \"10.1.0.1/24\"\nmtu = 100\n{}",
+        common::connection("a", "")
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("tun.toml:3:") && e.contains("mtu"), "{e}");
+    let e = parse(&format!(
+        "[tun]\naddress = \"10.1.0.1/24\"\ncolour = \"blue\"\n{}",
+        common::connection("a", "")
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("colour"), "{e}");
+}

@@ -1,0 +1,248 @@
+//! Two `iketcpd` in their own network namespaces, joined by a veth, each with a tunnel
+//! device: UDP is dropped at the gateway by nftables, the road warrior falls back to TCP,
+//! and `ping` from one inner subnet to the other goes through the Child SA's ESP over the
+//! connection. Needs root (network namespaces, TUN, nftables): skipped with a reason
+//! otherwise, never under `CI=true`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use iketcp_ctl::{IkeSaStatus, Reply, Request};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Two namespaces and a veth between them, removed on drop.
+struct Net {
+    a: String,
+    b: String,
+}
+
+impl Net {
+    fn new(tag: &str) -> Net {
+        let n = Net {
+            a: format!("ikt{tag}a"),
+            b: format!("ikt{tag}b"),
+        };
+        n.down();
+        let (va, vb) = (format!("v{tag}a"), format!("v{tag}b"));
+        for c in [
+            vec!["ip", "netns", "add", &n.a],
+            vec!["ip", "netns", "add", &n.b],
+            vec![
+                "ip", "link", "add", &va, "type", "veth", "peer", "name", &vb,
+            ],
+            vec!["ip", "link", "set", &va, "netns", &n.a],
+            vec!["ip", "link", "set", &vb, "netns", &n.b],
+            vec!["ip", "-n", &n.a, "addr", "add", "10.204.0.1/24", "dev", &va],
+            vec!["ip", "-n", &n.b, "addr", "add", "10.204.0.2/24", "dev", &vb],
+            vec!["ip", "-n", &n.a, "link", "set", &va, "up"],
+            vec!["ip", "-n", &n.b, "link", "set", &vb, "up"],
+            vec!["ip", "-n", &n.a, "link", "set", "lo", "up"],
+            vec!["ip", "-n", &n.b, "link", "set", "lo", "up"],
+        ] {
+            assert!(sh(&c), "{c:?}");
+        }
+        n
+    }
+
+    fn down(&self) {
+        sh(&["ip", "netns", "del", &self.a]);
+        sh(&["ip", "netns", "del", &self.b]);
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(ns: &str, config: &Path, socket: PathBuf) -> Daemon {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(env!("CARGO_BIN_EXE_iketcpd"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iketcpd starts");
+        let d = Daemon { child, socket };
+        let end = Instant::now() + Duration::from_secs(10);
+        while d.status().is_none() {
+            assert!(Instant::now() < end, "iketcpd did not come up in {ns}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn status(&self) -> Option<Vec<IkeSaStatus>> {
+        match iketcp_ctl::request(
+            &self.socket,
+            &Request::Status { connection: None },
+            Duration::from_secs(5),
+        ) {
+            Ok(Reply::Status { ike_sas, .. }) => Some(ike_sas),
+            _ => None,
+        }
+    }
+}
+
+fn config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let psk = dir.join("psk");
+    std::fs::write(&psk, "iketcpd-tun-test-shared-secret-0123456789\n").unwrap();
+    std::fs::set_permissions(&psk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text.replace("PSK", &psk.display().to_string())).unwrap();
+    p
+}
+
+// R-FB-1, R-ESP-1 end to end: UDP dropped by nftables at the gateway, the tunnel falls
+// back to TCP, and ping between the inner subnets goes through TUN, ESP over TCP, TUN.
+#[test]
+fn ping_through_tun_over_tcp_with_udp_dropped() {
+    if !is_root() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "this test needs root (network namespaces, TUN) and CI runs as root"
+        );
+        println!("skipped: needs root for network namespaces and TUN");
+        return;
+    }
+    let tag = format!("{}", std::process::id() % 10_000);
+    let net = Net::new(&tag);
+    let dir = std::env::temp_dir().join(format!("iketcpd-tun-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sa, sb) = (dir.join("a.sock"), dir.join("b.sock"));
+    let fa = config(
+        &dir,
+        "a.toml",
+        &format!(
+            r#"
+[daemon]
+listen = ["10.204.0.1"]
+listen_tcp = []
+control_socket = "{}"
+
+[tun]
+name = "ikt0"
+address = "10.1.0.1/24"
+
+[[connection]]
+name = "gateway"
+remote_addrs = ["10.204.0.2"]
+local_id = "road.tun.test"
+remote_id = "gw.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/24"]
+enable_tcp = "fallback"
+start = "start"
+"#,
+            sa.display()
+        ),
+    );
+    let fb = config(
+        &dir,
+        "b.toml",
+        &format!(
+            r#"
+[daemon]
+listen = ["10.204.0.2"]
+listen_tcp = [4500]
+control_socket = "{}"
+
+[tun]
+name = "ikt0"
+address = "10.2.0.1/24"
+
+[[connection]]
+name = "road"
+local_id = "gw.tun.test"
+remote_id = "road.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.2.0.0/24"]
+remote_ts = ["10.1.0.0/24"]
+start = "none"
+"#,
+            sb.display()
+        ),
+    );
+    // The gateway's network drops UDP: the middlebox every road warrior meets.
+    for rule in [
+        "add table inet ikt",
+        "add chain inet ikt in { type filter hook input priority 0 ; }",
+        "add rule inet ikt in udp dport { 500, 4500 } drop",
+    ] {
+        let mut c = vec!["ip", "netns", "exec", &net.b, "nft"];
+        c.extend(rule.split(' '));
+        assert!(sh(&c), "nft {rule}");
+    }
+    let b = Daemon::start(&net.b, &fb, sb);
+    let a = Daemon::start(&net.a, &fa, sa);
+    let end = Instant::now() + Duration::from_secs(15);
+    let up = loop {
+        let s = a.status().unwrap_or_default();
+        if s.iter()
+            .any(|x| x.state == "established" && !x.children.is_empty())
+        {
+            break s;
+        }
+        assert!(Instant::now() < end, "no tunnel: {s:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(up[0].transport, "tcp");
+    let ping = Command::new("ip")
+        .args([
+            "netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2", "-W", "2",
+        ])
+        .args(["-I", "10.1.0.1", "10.2.0.1"])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    let s = a.status().unwrap();
+    let c = &s[0].children[0];
+    assert!(c.packets_out >= 3 && c.packets_in >= 3, "{c:?}");
+    let g = b.status().unwrap();
+    assert_eq!(g[0].transport, "tcp");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
