@@ -1,0 +1,143 @@
+//! TCP throughput through the tunnel (iperf3 between the inner addresses, through TUN and
+//! ESP), over RFC 9329 TCP and over UDP, beside plain TCP over the same veth, in one
+//! run. Two `iketcpd` in network namespaces; needs root.
+//!
+//! `cargo bench -p iketcpd --bench tunnel`
+
+#[path = "../tests/common/netns.rs"]
+mod netns;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netns::{Daemon, Net, config, is_root, sh};
+
+/// Mbit/s that iperf3 measured from `ns` to `server` (bound to `from`), 4 s.
+fn iperf(ns_client: &str, ns_server: &str, server: &str, from: &str) -> Option<f64> {
+    let mut srv = Command::new("ip")
+        .args([
+            "netns", "exec", ns_server, "iperf3", "-s", "-1", "-B", server,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", ns_client, "iperf3", "-c", server, "-B", from,
+        ])
+        .args(["-t", "4", "-J"])
+        .output()
+        .ok()?;
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .map(|b| b / 1e6)
+}
+
+fn tunnel(net: &Net, tcp: bool) -> Option<f64> {
+    let dir = std::env::temp_dir().join(format!("iketcpd-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).ok()?;
+    let (sa, sb) = (dir.join("a.sock"), dir.join("b.sock"));
+    let mode = if tcp { "yes" } else { "no" };
+    let fa = config(
+        &dir,
+        "a.toml",
+        &format!(
+            r#"
+[daemon]
+listen = ["10.204.0.1"]
+listen_tcp = []
+control_socket = "{}"
+[tun]
+name = "ikt0"
+address = "10.1.0.1/24"
+[[connection]]
+name = "gateway"
+remote_addrs = ["10.204.0.2"]
+local_id = "road.tun.test"
+remote_id = "gw.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/24"]
+enable_tcp = "{mode}"
+start = "start"
+"#,
+            sa.display()
+        ),
+    );
+    let fb = config(
+        &dir,
+        "b.toml",
+        &format!(
+            r#"
+[daemon]
+listen = ["10.204.0.2"]
+listen_tcp = [4500]
+control_socket = "{}"
+[tun]
+name = "ikt0"
+address = "10.2.0.1/24"
+[[connection]]
+name = "road"
+local_id = "gw.tun.test"
+remote_id = "road.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.2.0.0/24"]
+remote_ts = ["10.1.0.0/24"]
+"#,
+            sb.display()
+        ),
+    );
+    let b = Daemon::start(&net.b, &fb, sb);
+    let a = Daemon::start(&net.a, &fa, sa);
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = a.status().unwrap_or_default();
+        if s.iter()
+            .any(|x| x.state == "established" && !x.children.is_empty())
+        {
+            break;
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn main() {
+    if !is_root() {
+        println!("skipped: needs root for network namespaces and TUN");
+        return;
+    }
+    if !sh(&["iperf3", "--version"]) {
+        println!("skipped: needs iperf3");
+        return;
+    }
+    let net = Net::new(&format!("{}", std::process::id() % 10_000));
+    let plain = iperf(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
+    let over_tcp = tunnel(&net, true);
+    let over_udp = tunnel(&net, false);
+    let show = |x: Option<f64>| x.map_or("failed".to_string(), |v| format!("{v:.0} Mbit/s"));
+    println!("plain TCP over the veth:           {}", show(plain));
+    println!("through the tunnel, ESP over TCP:  {}", show(over_tcp));
+    println!("through the tunnel, ESP over UDP:  {}", show(over_udp));
+    if let (Some(p), Some(t), Some(u)) = (plain, over_tcp, over_udp) {
+        println!(
+            "ratios to plain TCP: over TCP {:.3}, over UDP {:.3} (OpenVPN over TCP on this machine: 0.018)",
+            t / p,
+            u / p
+        );
+    }
+}
