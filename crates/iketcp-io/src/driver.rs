@@ -56,6 +56,9 @@ impl Default for DriverConfig {
     }
 }
 
+/// Most bytes gathered into one write on a connection.
+const BATCH: usize = 64 * 1024;
+
 /// What the driver reports to whoever runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
@@ -335,8 +338,20 @@ impl Driver {
         });
         let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
             while let Some(data) = queue.recv().await {
-                if wr.write_all(&data).await.is_err() {
+                // Whatever else is already queued goes in the same write: one system
+                // call for many ESP records under load, and still one write per record
+                // when idle (so a lone IKE message with the prefix is one segment).
+                batch.clear();
+                batch.extend_from_slice(&data);
+                while batch.len() < BATCH {
+                    match queue.try_recv() {
+                        Ok(more) => batch.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                if wr.write_all(&batch).await.is_err() {
                     break;
                 }
             }
