@@ -38,7 +38,31 @@ fn iperf(ns_client: &str, ns_server: &str, server: &str, from: &str) -> Option<f
         .map(|b| b / 1e6)
 }
 
-fn tunnel(net: &Net, tcp: bool) -> Option<f64> {
+/// Median RTT in ms of 20 pings from `from` to `to` in `ns`.
+fn ping_ms(ns: &str, from: &str, to: &str) -> Option<f64> {
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "ping", "-c", "20", "-i", "0.1", "-I", from, to,
+        ])
+        .output()
+        .ok()?;
+    let mut rtts: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .collect();
+    rtts.sort_by(f64::total_cmp);
+    rtts.get(rtts.len() / 2).copied()
+}
+
+/// What one run through the tunnel measured.
+struct Run {
+    mbits: Option<f64>,
+    idle_ms: Option<f64>,
+    loaded_ms: Option<f64>,
+}
+
+fn tunnel(net: &Net, tcp: bool) -> Option<Run> {
     let dir = std::env::temp_dir().join(format!("iketcpd-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ok()?;
@@ -110,10 +134,22 @@ remote_ts = ["10.1.0.0/24"]
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let r = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+    let idle_ms = ping_ms(&net.a, "10.1.0.1", "10.2.0.1");
+    // R-ESP-4: the latency an inner flow sees while a bulk transfer fills the tunnel.
+    let a_ns = net.a.clone();
+    let pinger = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        ping_ms(&a_ns, "10.1.0.1", "10.2.0.1")
+    });
+    let mbits = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+    let loaded_ms = pinger.join().ok().flatten();
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
-    r
+    Some(Run {
+        mbits,
+        idle_ms,
+        loaded_ms,
+    })
 }
 
 fn main() {
@@ -130,10 +166,21 @@ fn main() {
     let over_tcp = tunnel(&net, true);
     let over_udp = tunnel(&net, false);
     let show = |x: Option<f64>| x.map_or("failed".to_string(), |v| format!("{v:.0} Mbit/s"));
+    let ms = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2} ms"));
     println!("plain TCP over the veth:           {}", show(plain));
-    println!("through the tunnel, ESP over TCP:  {}", show(over_tcp));
-    println!("through the tunnel, ESP over UDP:  {}", show(over_udp));
-    if let (Some(p), Some(t), Some(u)) = (plain, over_tcp, over_udp) {
+    for (name, r) in [("TCP", &over_tcp), ("UDP", &over_udp)] {
+        match r {
+            Some(r) => println!(
+                "through the tunnel, ESP over {name}:  {}; ping {} idle, {} under that load",
+                show(r.mbits),
+                ms(r.idle_ms),
+                ms(r.loaded_ms)
+            ),
+            None => println!("through the tunnel, ESP over {name}:  no tunnel"),
+        }
+    }
+    let get = |r: &Option<Run>| r.as_ref().and_then(|r| r.mbits);
+    if let (Some(p), Some(t), Some(u)) = (plain, get(&over_tcp), get(&over_udp)) {
         println!(
             "ratios to plain TCP: over TCP {:.3}, over UDP {:.3} (OpenVPN over TCP on this machine: 0.018)",
             t / p,
