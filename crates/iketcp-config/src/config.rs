@@ -62,6 +62,10 @@ pub struct Daemon {
     pub dscp: Option<u8>,
     pub prefix_timeout: Duration,
     pub idle_timeout: Duration,
+    /// IKE over UDP (RFC 7296 §2.1): the first wait, then each 1.8 times the last, this
+    /// many retransmissions (strongSwan's `retransmit_timeout` and `retransmit_tries`).
+    pub retransmit_timeout: Duration,
+    pub retransmit_tries: u32,
 }
 
 /// One `[[connection]]`: a peer and the one Child SA configuration named after it.
@@ -286,6 +290,8 @@ impl Check<'_> {
             dscp: d.dscp.map(|v| v.0),
             prefix_timeout: self.duration(d.prefix_timeout, node.prefix_timeout)?,
             idle_timeout: self.duration(d.idle_timeout, node.idle_timeout)?,
+            retransmit_timeout: self.duration(d.retransmit_timeout, endpoint.retransmit.initial)?,
+            retransmit_tries: d.retransmit_tries.unwrap_or(endpoint.retransmit.tries),
         })
     }
 

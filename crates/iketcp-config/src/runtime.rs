@@ -66,6 +66,11 @@ impl Config {
             half_open_limit: d.half_open_limit,
             half_open_per_source: d.half_open_per_source,
             cookie_threshold: d.cookie_threshold,
+            retransmit: iketcp_proto::Retransmit {
+                initial: d.retransmit_timeout,
+                tries: d.retransmit_tries,
+                ..iketcp_proto::Retransmit::default()
+            },
             ..EndpointConfig::default()
         };
         let node = NodeConfig {

@@ -43,6 +43,8 @@ pub(crate) struct Daemon {
     pub dscp: Option<Dscp>,
     pub prefix_timeout: Option<Spanned<DurationValue>>,
     pub idle_timeout: Option<Spanned<DurationValue>>,
+    pub retransmit_timeout: Option<Spanned<DurationValue>>,
+    pub retransmit_tries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

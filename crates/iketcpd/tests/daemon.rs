@@ -581,3 +581,118 @@ fn enable_tcp_against_gateway_listeners() {
         drop((road, gw));
     }
 }
+
+// `enable_tcp = "no"` against a gateway that does not listen on UDP cannot come up: it
+// fails when the UDP schedule runs out (short here through `retransmit_timeout` and
+// `retransmit_tries`), and `status` says so.
+#[test]
+fn udp_only_against_udp_off_fails_with_its_reason() {
+    let dir = Dir::new("udponly");
+    let (fa, sa, fb, sb) = configs(&dir.0, "no");
+    let text = std::fs::read_to_string(&fa).unwrap().replace(
+        "[daemon]\n",
+        "[daemon]\nretransmit_timeout = \"100ms\"\nretransmit_tries = 2\n",
+    );
+    std::fs::write(&fa, text).unwrap();
+    let _gw = Daemon::start(&fb, sb);
+    let road = Daemon::start(&fa, sa);
+    let _ = road.ask(&Request::Up {
+        connection: "gateway".into(),
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let history = match road.ask(&Request::Status { connection: None }) {
+            Ok(Reply::Status { history, .. }) => history,
+            other => panic!("{other:?}"),
+        };
+        if history.iter().any(|e| e.what.contains("down: Timeout")) {
+            assert!(
+                !history.iter().any(|e| e.what.contains("TCP")),
+                "{history:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < end, "{history:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// `--log-format json`: one JSON object per line, with the level and the message.
+#[test]
+fn json_logs() {
+    let dir = Dir::new("json");
+    let (_, _, fb, sb) = configs(&dir.0, "no");
+    let child = Command::new(env!("CARGO_BIN_EXE_iketcpd"))
+        .arg("--config")
+        .arg(&fb)
+        .args(["--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while iketcp_ctl::request(&sb, &Request::Version, Duration::from_secs(1)).is_err() {
+        assert!(Instant::now() < end, "no daemon");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+        n += 1;
+    }
+    assert!(n >= 2, "{text}");
+}
+
+// The whole cycle with nothing but the `iketcp` CLI: up, status --json, down.
+#[test]
+fn driven_by_the_cli_alone() {
+    let Some(cli) = cli() else { return };
+    let dir = Dir::new("cli");
+    let (fa, sa, fb, sb) = configs(&dir.0, "fallback");
+    let gw = Daemon::start(&fb, sb);
+    let _road = Daemon::start(&fa, sa.clone());
+    let run = |args: &[&str]| {
+        Command::new(&cli)
+            .arg("--socket")
+            .arg(&sa)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = run(&["up", "gateway"]);
+    assert!(up.status.success(), "{up:?}");
+    let end = Instant::now() + Duration::from_secs(10);
+    let sas: Vec<IkeSaStatus> = loop {
+        let out = run(&["status", "gateway", "--json"]);
+        assert!(out.status.success());
+        let sas: Vec<IkeSaStatus> = serde_json::from_slice(&out.stdout).unwrap();
+        if sas.iter().any(|s| s.state == "established") {
+            break sas;
+        }
+        assert!(Instant::now() < end, "{sas:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(sas[0].transport, "tcp");
+    let down = run(&["down", "gateway"]);
+    assert!(down.status.success(), "{down:?}");
+    let g = gw.wait(Duration::from_secs(5), |s| s.is_empty());
+    assert!(g.is_empty(), "{g:?}");
+    let again = run(&["down", "gateway"]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "nothing left to delete: refused"
+    );
+}
