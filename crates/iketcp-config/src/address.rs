@@ -20,12 +20,18 @@ pub(crate) fn parse_address(text: &str) -> Result<IpAddr, String> {
         && t.chars().any(|c| c.is_ascii_alphabetic())
         && t.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if name_like {
-        Err(format!(
-            "\"{t}\": host names are not resolved yet: write an IP address"
-        ))
-    } else {
-        Err(format!("\"{t}\" is not an IP address"))
+    if !name_like {
+        return Err(format!("\"{t}\" is not an IP address"));
+    }
+    // A host name is resolved when the file is read (at start and at every reload);
+    // the first address the resolver gives is the one used.
+    use std::net::ToSocketAddrs;
+    match (t, 0).to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .map(|a| a.ip())
+            .ok_or_else(|| format!("\"{t}\" has no address")),
+        Err(e) => Err(format!("\"{t}\" cannot be resolved: {e}")),
     }
 }
 
@@ -171,9 +177,9 @@ mod tests {
         assert!(parse_address("192.0.2.1").is_ok());
         assert!(parse_address("::1").is_ok());
         assert!(
-            parse_address("vpn.example.net")
+            parse_address("no-such-host.invalid")
                 .unwrap_err()
-                .contains("host names are not resolved yet")
+                .contains("cannot be resolved")
         );
         assert!(
             parse_address("1.2.3")

@@ -93,12 +93,21 @@ fn empty_remote_ts() {
 }
 
 #[test]
-fn host_names_are_refused_for_now() {
-    let text = common::connection("office", "").replace("[\"192.0.2.2\"]", "[\"vpn.example.net\"]");
+fn host_names_are_resolved_or_refused() {
+    let text =
+        common::connection("office", "").replace("[\"192.0.2.2\"]", "[\"no-such-host.invalid\"]");
     assert_error(
         &text,
         4,
-        "connection \"office\": remote_addrs: \"vpn.example.net\": host names are not resolved yet",
+        "connection \"office\": remote_addrs: \"no-such-host.invalid\" cannot be resolved",
+    );
+    // RFC 6761: "localhost" is always the loopback address.
+    let text = common::connection("office", "").replace("[\"192.0.2.2\"]", "[\"localhost\"]");
+    let c = iketcp_config::Config::parse_with_env(&text, "office.toml", &common::env).unwrap();
+    assert!(
+        c.connections[0].remote.ip().is_loopback(),
+        "{:?}",
+        c.connections[0].remote
     );
 }
 
