@@ -246,7 +246,7 @@ impl Demo {
                         side.handle.send_packet(icmp_echo(dst, src, true, seq));
                     }
                 }
-                Report::Closed { .. } | Report::ChildKeys(_) => {}
+                _ => {}
             }
             if done(who, &report) {
                 return true;

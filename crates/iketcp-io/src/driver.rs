@@ -61,6 +61,7 @@ const BATCH: usize = 64 * 1024;
 
 /// What the driver reports to whoever runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Report {
     Event(Event),
     /// An IP packet that came out of a Child SA.
@@ -72,6 +73,12 @@ pub enum Report {
     },
     /// A Child SA's keys, with key export on (see `NodeConfig::export_keys`).
     ChildKeys(Box<iketcp_proto::ChildSaKeys>),
+    /// A packet from the tunnel device that no Child SA carries (see
+    /// `iketcp_node::Output::NoChildSa`).
+    NoChildSa {
+        src: IpAddr,
+        dst: IpAddr,
+    },
 }
 
 type Command = Box<dyn FnOnce(&mut Node, Instant) + Send>;
@@ -418,6 +425,9 @@ impl Driver {
                 }
                 Output::ChildKeys(k) => {
                     let _ = self.reports.send(Report::ChildKeys(k));
+                }
+                Output::NoChildSa { src, dst } => {
+                    let _ = self.reports.send(Report::NoChildSa { src, dst });
                 }
                 other => debug!("output not handled: {other:?}"),
             }

@@ -98,6 +98,12 @@ pub enum Output {
     /// The keys of a Child SA just installed, only with [`NodeConfig::export_keys`]: for
     /// decrypting captures (Wireshark's `esp_sa`), and nothing else.
     ChildKeys(Box<iketcp_proto::ChildSaKeys>),
+    /// A packet no Child SA carries was dropped: a connection started on demand may be
+    /// wanted (RFC 4301 §5.1: an outbound packet with no SA triggers its negotiation).
+    NoChildSa {
+        src: IpAddr,
+        dst: IpAddr,
+    },
 }
 
 /// Bounds on what connections may hold (R-SEC-3) and the stream codec's limits.
@@ -456,6 +462,7 @@ impl Node {
             .max_by_key(|r| r.installed)
         else {
             debug!("no Child SA for {src} -> {dst}");
+            self.out.push_back(Output::NoChildSa { src, dst });
             return;
         };
         let (spi, path) = (route.spi_out, route.path);

@@ -11,6 +11,7 @@
 mod control;
 mod history;
 mod keys;
+mod ondemand;
 mod reload;
 
 use std::path::PathBuf;
@@ -177,6 +178,7 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
             None => return Err("the node stopped".into()),
         }
     }
+    let mut ondemand = ondemand::OnDemand::new(&rt.on_demand, &rt.peers);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -188,6 +190,31 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
                 let Some(r) = r else { break };
                 if let (iketcp_io::Report::Event(e), Ok(mut h)) = (&r, history.lock()) {
                     h.event(e);
+                }
+                match &r {
+                    iketcp_io::Report::Event(
+                        iketcp_proto::Event::IkeUp { .. } | iketcp_proto::Event::IkeDown { .. },
+                    ) => ondemand.settled(),
+                    iketcp_io::Report::NoChildSa { src, dst } => {
+                        if let Some(name) = ondemand.wanted(*src, *dst) {
+                            info!("{name}: traffic from {src} to {dst}: starting on demand");
+                            let n = name.clone();
+                            let started = handle
+                                .command(move |ep, now| {
+                                    let child = ep
+                                        .peers()
+                                        .iter()
+                                        .find(|p| p.name == n)
+                                        .and_then(|p| p.children.first().map(|c| c.name.clone()));
+                                    ep.initiate(now, &n, child.as_deref())
+                                })
+                                .await;
+                            if let (Some(Ok(id)), Ok(mut h)) = (started, history.lock()) {
+                                h.started(id, &name);
+                            }
+                        }
+                    }
+                    _ => {}
                 }
                 if let Some(dir) = &rt.key_export_dir {
                     keys::record(dir, &handle, &r).await;

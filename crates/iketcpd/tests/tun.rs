@@ -129,3 +129,86 @@ start = "none"
     drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// `start = "ondemand"`: no SA until the host sends traffic the connection covers; the
+// first packet starts it, and the ping gets its answers once the Child SA is up.
+#[test]
+fn ondemand_starts_on_traffic() {
+    if !is_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs as root");
+        println!("skipped: needs root for network namespaces and TUN");
+        return;
+    }
+    let tag = format!("{}", std::process::id() % 10_000 + 10_000);
+    let net = Net::new(&tag);
+    let dir = std::env::temp_dir().join(format!("iketcpd-ondemand-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sa, sb) = (dir.join("a.sock"), dir.join("b.sock"));
+    let fa = config(
+        &dir,
+        "a.toml",
+        &format!(
+            r#"
+[daemon]
+listen = ["10.204.0.1"]
+listen_tcp = []
+control_socket = "{}"
+[tun]
+name = "ikt0"
+address = "10.1.0.1/24"
+[[connection]]
+name = "gateway"
+remote_addrs = ["10.204.0.2"]
+local_id = "road.tun.test"
+remote_id = "gw.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/24"]
+start = "ondemand"
+"#,
+            sa.display()
+        ),
+    );
+    let fb = config(
+        &dir,
+        "b.toml",
+        &format!(
+            r#"
+[daemon]
+listen = ["10.204.0.2"]
+control_socket = "{}"
+[tun]
+name = "ikt0"
+address = "10.2.0.1/24"
+[[connection]]
+name = "road"
+local_id = "gw.tun.test"
+remote_id = "road.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.2.0.0/24"]
+remote_ts = ["10.1.0.0/24"]
+"#,
+            sb.display()
+        ),
+    );
+    let b = Daemon::start(&net.b, &fb, sb);
+    let a = Daemon::start(&net.a, &fa, sa);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(a.status().unwrap().is_empty(), "nothing before traffic");
+    let ping = Command::new("ip")
+        .args([
+            "netns", "exec", &net.a, "ping", "-c", "10", "-i", "0.2", "-W", "1",
+        ])
+        .args(["-I", "10.1.0.1", "10.2.0.1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ping.stdout);
+    assert!(ping.status.success(), "no answer at all: {text}");
+    let s = a.status().unwrap();
+    assert!(s.iter().any(|x| x.state == "established"), "{s:?}");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -255,6 +255,8 @@ impl Peer {
             Report::Packet(p) => self.on_packet(&p).await,
             Report::ChildKeys(k) => self.export_child(&k),
             Report::Closed { id, reason } => println!("CLOSED tcp#{} {reason}", id.0),
+            // Nothing is started on demand here.
+            _ => {}
         }
     }
 
