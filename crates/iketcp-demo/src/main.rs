@@ -167,7 +167,7 @@ impl Demo {
         println!("{ms:>6} ms  {who:<9} {what}");
     }
 
-    fn describe(&self, who: &str, e: &Event) -> Option<String> {
+    fn describe(&self, e: &Event) -> Option<String> {
         Some(match e {
             Event::FellBackToTcp { .. } => "no answer over UDP: falling back to TCP".into(),
             Event::IkeUp { path, .. } => format!(
@@ -196,7 +196,7 @@ impl Demo {
             ),
             Event::IkeDown { reason, .. } => format!("IKE SA down: {reason:?}"),
             Event::ChildDown { .. } | Event::ChildFailed { .. } => return None,
-            other => format!("{other:?}").replace(who, who),
+            other => format!("{other:?}"),
         })
     }
 
@@ -231,7 +231,7 @@ impl Demo {
             let Some(report) = report else { return false };
             match &report {
                 Report::Event(e) => {
-                    if let Some(text) = self.describe(who, e) {
+                    if let Some(text) = self.describe(e) {
                         self.say(who, text);
                     }
                     if let (Event::IkeUp { ike, .. } | Event::IkeRekeyed { new: ike, .. }, "a") =

@@ -520,11 +520,11 @@ impl Node {
             let Some(o) = self.ep.poll_output() else {
                 return;
             };
-            self.engine_output(now, o);
+            self.engine_output(o);
         }
     }
 
-    fn engine_output(&mut self, now: Instant, o: iketcp_proto::Output) {
+    fn engine_output(&mut self, o: iketcp_proto::Output) {
         use iketcp_proto::Output as E;
         match o {
             E::Transmit(t) => match t.path.stream() {
@@ -591,6 +591,5 @@ impl Node {
             E::Event(e) => self.out.push_back(Output::Event(e)),
             other => debug!("engine output not handled: {other:?}"),
         }
-        let _ = now;
     }
 }
