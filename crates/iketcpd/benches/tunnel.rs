@@ -8,9 +8,9 @@
 mod netns;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netns::{Daemon, Net, config, is_root, sh};
+use netns::{Net, TunPair, is_root, sh};
 
 /// Mbit/s that iperf3 measured from `ns` to `server` (bound to `from`), 4 s.
 fn iperf(ns_client: &str, ns_server: &str, server: &str, from: &str) -> Option<f64> {
@@ -63,77 +63,13 @@ struct Run {
 }
 
 fn tunnel(net: &Net, tcp: bool) -> Option<Run> {
-    let dir = std::env::temp_dir().join(format!("iketcpd-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).ok()?;
-    let (sa, sb) = (dir.join("a.sock"), dir.join("b.sock"));
     let mode = if tcp { "yes" } else { "no" };
-    let fa = config(
-        &dir,
-        "a.toml",
-        &format!(
-            r#"
-[daemon]
-listen = ["10.204.0.1"]
-listen_tcp = []
-control_socket = "{}"
-[tun]
-name = "ikt0"
-address = "10.1.0.1/24"
-[[connection]]
-name = "gateway"
-remote_addrs = ["10.204.0.2"]
-local_id = "road.tun.test"
-remote_id = "gw.tun.test"
-auth = "psk"
-psk_file = "PSK"
-local_ts = ["10.1.0.0/24"]
-remote_ts = ["10.2.0.0/24"]
-enable_tcp = "{mode}"
-start = "start"
-"#,
-            sa.display()
-        ),
+    let pair = TunPair::new(
+        &format!("iketcpd-bench-{}", std::process::id()),
+        &format!("enable_tcp = \"{mode}\"\nstart = \"start\""),
     );
-    let fb = config(
-        &dir,
-        "b.toml",
-        &format!(
-            r#"
-[daemon]
-listen = ["10.204.0.2"]
-listen_tcp = [4500]
-control_socket = "{}"
-[tun]
-name = "ikt0"
-address = "10.2.0.1/24"
-[[connection]]
-name = "road"
-local_id = "gw.tun.test"
-remote_id = "road.tun.test"
-auth = "psk"
-psk_file = "PSK"
-local_ts = ["10.2.0.0/24"]
-remote_ts = ["10.1.0.0/24"]
-"#,
-            sb.display()
-        ),
-    );
-    let b = Daemon::start(&net.b, &fb, sb);
-    let a = Daemon::start(&net.a, &fa, sa);
-    let end = Instant::now() + Duration::from_secs(15);
-    loop {
-        let s = a.status().unwrap_or_default();
-        if s.iter()
-            .any(|x| x.state == "established" && !x.children.is_empty())
-        {
-            break;
-        }
-        if Instant::now() > end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (a, b) = pair.start(net);
+    a.wait_tunnel(Duration::from_secs(15))?;
     let idle_ms = ping_ms(&net.a, "10.1.0.1", "10.2.0.1");
     // R-ESP-4: the latency an inner flow sees while a bulk transfer fills the tunnel.
     let a_ns = net.a.clone();
@@ -144,7 +80,6 @@ remote_ts = ["10.1.0.0/24"]
     let mbits = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
     let loaded_ms = pinger.join().ok().flatten();
     drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
     Some(Run {
         mbits,
         idle_ms,

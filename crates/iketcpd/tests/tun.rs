@@ -7,83 +7,22 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::netns::{Daemon, Net, config, is_root, sh};
+use common::netns::{Net, TunPair, root_or_skip, sh};
 
 // R-FB-1, R-ESP-1 end to end: UDP dropped by nftables at the gateway, the tunnel falls
 // back to TCP, and ping between the inner subnets goes through TUN, ESP over TCP, TUN.
 #[test]
 fn ping_through_tun_over_tcp_with_udp_dropped() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "this test needs root (network namespaces, TUN) and CI runs as root"
-        );
-        println!("skipped: needs root for network namespaces and TUN");
+    if !root_or_skip() {
         return;
     }
     let tag = format!("{}", std::process::id() % 10_000);
     let net = Net::new(&tag);
-    let dir = std::env::temp_dir().join(format!("iketcpd-tun-{tag}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (sa, sb) = (dir.join("a.sock"), dir.join("b.sock"));
-    let fa = config(
-        &dir,
-        "a.toml",
-        &format!(
-            r#"
-[daemon]
-listen = ["10.204.0.1"]
-listen_tcp = []
-control_socket = "{}"
-
-[tun]
-name = "ikt0"
-address = "10.1.0.1/24"
-
-[[connection]]
-name = "gateway"
-remote_addrs = ["10.204.0.2"]
-local_id = "road.tun.test"
-remote_id = "gw.tun.test"
-auth = "psk"
-psk_file = "PSK"
-local_ts = ["10.1.0.0/24"]
-remote_ts = ["10.2.0.0/24"]
-enable_tcp = "fallback"
-start = "start"
-"#,
-            sa.display()
-        ),
-    );
-    let fb = config(
-        &dir,
-        "b.toml",
-        &format!(
-            r#"
-[daemon]
-listen = ["10.204.0.2"]
-listen_tcp = [4500]
-control_socket = "{}"
-
-[tun]
-name = "ikt0"
-address = "10.2.0.1/24"
-
-[[connection]]
-name = "road"
-local_id = "gw.tun.test"
-remote_id = "road.tun.test"
-auth = "psk"
-psk_file = "PSK"
-local_ts = ["10.2.0.0/24"]
-remote_ts = ["10.1.0.0/24"]
-start = "none"
-"#,
-            sb.display()
-        ),
+    let pair = TunPair::new(
+        &format!("iketcpd-tun-{tag}"),
+        "enable_tcp = \"fallback\"\nstart = \"start\"",
     );
     // The gateway's network drops UDP: the middlebox every road warrior meets.
     for rule in [
@@ -95,19 +34,9 @@ start = "none"
         c.extend(rule.split(' '));
         assert!(sh(&c), "nft {rule}");
     }
-    let b = Daemon::start(&net.b, &fb, sb);
-    let a = Daemon::start(&net.a, &fa, sa);
-    let end = Instant::now() + Duration::from_secs(15);
-    let up = loop {
-        let s = a.status().unwrap_or_default();
-        if s.iter()
-            .any(|x| x.state == "established" && !x.children.is_empty())
-        {
-            break s;
-        }
-        assert!(Instant::now() < end, "no tunnel: {s:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (a, b) = pair.start(&net);
+    let up = a.wait_tunnel(Duration::from_secs(15));
+    let up = up.unwrap_or_else(|| panic!("no tunnel: {:?}", a.status()));
     assert_eq!(up[0].transport, "tcp");
     let ping = Command::new("ip")
         .args([
@@ -126,76 +55,19 @@ start = "none"
     assert!(c.packets_out >= 3 && c.packets_in >= 3, "{c:?}");
     let g = b.status().unwrap();
     assert_eq!(g[0].transport, "tcp");
-    drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // `start = "ondemand"`: no SA until the host sends traffic the connection covers; the
 // first packet starts it, and the ping gets its answers once the Child SA is up.
 #[test]
 fn ondemand_starts_on_traffic() {
-    if !is_root() {
-        assert!(std::env::var("CI").is_err(), "CI runs as root");
-        println!("skipped: needs root for network namespaces and TUN");
+    if !root_or_skip() {
         return;
     }
     let tag = format!("{}", std::process::id() % 10_000 + 10_000);
     let net = Net::new(&tag);
-    let dir = std::env::temp_dir().join(format!("iketcpd-ondemand-{tag}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (sa, sb) = (dir.join("a.sock"), dir.join("b.sock"));
-    let fa = config(
-        &dir,
-        "a.toml",
-        &format!(
-            r#"
-[daemon]
-listen = ["10.204.0.1"]
-listen_tcp = []
-control_socket = "{}"
-[tun]
-name = "ikt0"
-address = "10.1.0.1/24"
-[[connection]]
-name = "gateway"
-remote_addrs = ["10.204.0.2"]
-local_id = "road.tun.test"
-remote_id = "gw.tun.test"
-auth = "psk"
-psk_file = "PSK"
-local_ts = ["10.1.0.0/24"]
-remote_ts = ["10.2.0.0/24"]
-start = "ondemand"
-"#,
-            sa.display()
-        ),
-    );
-    let fb = config(
-        &dir,
-        "b.toml",
-        &format!(
-            r#"
-[daemon]
-listen = ["10.204.0.2"]
-control_socket = "{}"
-[tun]
-name = "ikt0"
-address = "10.2.0.1/24"
-[[connection]]
-name = "road"
-local_id = "gw.tun.test"
-remote_id = "road.tun.test"
-auth = "psk"
-psk_file = "PSK"
-local_ts = ["10.2.0.0/24"]
-remote_ts = ["10.1.0.0/24"]
-"#,
-            sb.display()
-        ),
-    );
-    let b = Daemon::start(&net.b, &fb, sb);
-    let a = Daemon::start(&net.a, &fa, sa);
+    let pair = TunPair::new(&format!("iketcpd-ondemand-{tag}"), "start = \"ondemand\"");
+    let (a, _b) = pair.start(&net);
     std::thread::sleep(Duration::from_millis(300));
     assert!(a.status().unwrap().is_empty(), "nothing before traffic");
     let ping = Command::new("ip")
@@ -209,6 +81,4 @@ remote_ts = ["10.1.0.0/24"]
     assert!(ping.status.success(), "no answer at all: {text}");
     let s = a.status().unwrap();
     assert!(s.iter().any(|x| x.state == "established"), "{s:?}");
-    drop((a, b));
-    let _ = std::fs::remove_dir_all(&dir);
 }

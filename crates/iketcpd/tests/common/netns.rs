@@ -18,6 +18,20 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// True when the caller may go on; false (with the reason printed) when it must skip
+/// because it is not root. Under `CI=true` it never skips: CI runs as root.
+pub fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "this test needs root (network namespaces, TUN) and CI runs as root"
+    );
+    println!("skipped: needs root for network namespaces and TUN");
+    false
+}
+
 pub fn sh(args: &[&str]) -> bool {
     Command::new(args[0])
         .args(&args[1..])
@@ -105,6 +119,23 @@ impl Daemon {
         d
     }
 
+    /// The IKE SAs once one is established with a Child SA, or `None` after `within`.
+    pub fn wait_tunnel(&self, within: Duration) -> Option<Vec<IkeSaStatus>> {
+        let end = Instant::now() + within;
+        loop {
+            let s = self.status().unwrap_or_default();
+            if s.iter()
+                .any(|x| x.state == "established" && !x.children.is_empty())
+            {
+                return Some(s);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn status(&self) -> Option<Vec<IkeSaStatus>> {
         match iketcp_ctl::request(
             &self.socket,
@@ -125,4 +156,96 @@ pub fn config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text.replace("PSK", &psk.display().to_string())).unwrap();
     p
+}
+
+/// A road warrior in `Net::a` (inner subnet 10.1.0.0/24) and a gateway in `Net::b`
+/// (10.2.0.0/24), each with a tunnel device: their configuration files and control
+/// sockets in a fresh directory, removed on drop. `road` holds the lines of the road
+/// warrior's connection that differ between uses (`start`, `enable_tcp`).
+pub struct TunPair {
+    pub dir: PathBuf,
+    pub road: PathBuf,
+    pub road_socket: PathBuf,
+    pub gateway: PathBuf,
+    pub gateway_socket: PathBuf,
+}
+
+impl TunPair {
+    pub fn new(name: &str, road: &str) -> TunPair {
+        let dir = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (road_socket, gateway_socket) = (dir.join("a.sock"), dir.join("b.sock"));
+        let road = config(
+            &dir,
+            "a.toml",
+            &format!(
+                r#"
+[daemon]
+listen = ["10.204.0.1"]
+listen_tcp = []
+control_socket = "{}"
+[tun]
+name = "ikt0"
+address = "10.1.0.1/24"
+[[connection]]
+name = "gateway"
+remote_addrs = ["10.204.0.2"]
+local_id = "road.tun.test"
+remote_id = "gw.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/24"]
+{road}
+"#,
+                road_socket.display()
+            ),
+        );
+        let gateway = config(
+            &dir,
+            "b.toml",
+            &format!(
+                r#"
+[daemon]
+listen = ["10.204.0.2"]
+listen_tcp = [4500]
+control_socket = "{}"
+[tun]
+name = "ikt0"
+address = "10.2.0.1/24"
+[[connection]]
+name = "road"
+local_id = "gw.tun.test"
+remote_id = "road.tun.test"
+auth = "psk"
+psk_file = "PSK"
+local_ts = ["10.2.0.0/24"]
+remote_ts = ["10.1.0.0/24"]
+start = "none"
+"#,
+                gateway_socket.display()
+            ),
+        );
+        TunPair {
+            dir,
+            road,
+            road_socket,
+            gateway,
+            gateway_socket,
+        }
+    }
+
+    /// Starts the gateway, then the road warrior: `(road, gateway)`.
+    pub fn start(&self, net: &Net) -> (Daemon, Daemon) {
+        let b = Daemon::start(&net.b, &self.gateway, self.gateway_socket.clone());
+        let a = Daemon::start(&net.a, &self.road, self.road_socket.clone());
+        (a, b)
+    }
+}
+
+impl Drop for TunPair {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
