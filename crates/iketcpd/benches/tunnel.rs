@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p iketcpd --bench tunnel`
 
+#[path = "../tests/common/daemon.rs"]
+mod daemon;
 #[path = "../tests/common/netns.rs"]
 mod netns;
 

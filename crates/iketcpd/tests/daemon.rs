@@ -1,10 +1,13 @@
 //! Two `iketcpd` processes on loopback with real configuration files, driven only over
 //! their control sockets (the protocol `iketcp` speaks): up, status, down, and SIGTERM.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::Daemon;
 use iketcp_ctl::{IkeSaStatus, Reply, Request};
 
 fn free_port(ip: &str) -> u16 {
@@ -36,79 +39,6 @@ impl Dir {
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running daemon, killed on drop if it is still there.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    fn start(config: &Path, socket: PathBuf) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_iketcpd"))
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("iketcpd starts");
-        let d = Daemon { child, socket };
-        // Ready once the control socket answers.
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if d.ask(&Request::Version).is_ok() {
-                return d;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("iketcpd did not come up");
-    }
-
-    fn ask(&self, req: &Request) -> Result<Reply, iketcp_ctl::CtlError> {
-        iketcp_ctl::request(&self.socket, req, Duration::from_secs(5))
-    }
-
-    fn status(&self) -> Vec<IkeSaStatus> {
-        match self.ask(&Request::Status { connection: None }) {
-            Ok(Reply::Status { ike_sas, .. }) => ike_sas,
-            other => panic!("status: {other:?}"),
-        }
-    }
-
-    /// Waits until `f` holds for the status, at most `limit`.
-    fn wait(&self, limit: Duration, f: impl Fn(&[IkeSaStatus]) -> bool) -> Vec<IkeSaStatus> {
-        let end = Instant::now() + limit;
-        loop {
-            let s = self.status();
-            if f(&s) || Instant::now() > end {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < end, "iketcpd did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 }
 

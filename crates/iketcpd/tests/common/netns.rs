@@ -4,10 +4,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use iketcp_ctl::{IkeSaStatus, Reply, Request};
+use super::daemon::Daemon;
 
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -84,67 +83,6 @@ impl Net {
 impl Drop for Net {
     fn drop(&mut self) {
         self.down();
-    }
-}
-
-pub struct Daemon {
-    pub child: Child,
-    pub socket: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Daemon {
-    pub fn start(ns: &str, config: &Path, socket: PathBuf) -> Daemon {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(env!("CARGO_BIN_EXE_iketcpd"))
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("iketcpd starts");
-        let d = Daemon { child, socket };
-        let end = Instant::now() + Duration::from_secs(10);
-        while d.status().is_none() {
-            assert!(Instant::now() < end, "iketcpd did not come up in {ns}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-
-    /// The IKE SAs once one is established with a Child SA, or `None` after `within`.
-    pub fn wait_tunnel(&self, within: Duration) -> Option<Vec<IkeSaStatus>> {
-        let end = Instant::now() + within;
-        loop {
-            let s = self.status().unwrap_or_default();
-            if s.iter()
-                .any(|x| x.state == "established" && !x.children.is_empty())
-            {
-                return Some(s);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn status(&self) -> Option<Vec<IkeSaStatus>> {
-        match iketcp_ctl::request(
-            &self.socket,
-            &Request::Status { connection: None },
-            Duration::from_secs(5),
-        ) {
-            Ok(Reply::Status { ike_sas, .. }) => Some(ike_sas),
-            _ => None,
-        }
     }
 }
 
@@ -238,8 +176,8 @@ start = "none"
 
     /// Starts the gateway, then the road warrior: `(road, gateway)`.
     pub fn start(&self, net: &Net) -> (Daemon, Daemon) {
-        let b = Daemon::start(&net.b, &self.gateway, self.gateway_socket.clone());
-        let a = Daemon::start(&net.a, &self.road, self.road_socket.clone());
+        let b = Daemon::start_in(&net.b, &self.gateway, self.gateway_socket.clone());
+        let a = Daemon::start_in(&net.a, &self.road, self.road_socket.clone());
         (a, b)
     }
 }
