@@ -7,7 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{free_port, start, traffic};
+use common::{configs, free_port, node, start, traffic};
 use std::time::{Duration, Instant};
 
 use iketcp_crypto::DeterministicRng;
@@ -87,21 +87,7 @@ async fn r_sec_3_bounded_under_hostile_clients() {
     let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
     let a_addr: SocketAddr = format!("127.0.0.1:{pa}").parse().unwrap();
     let b_addr: SocketAddr = format!("127.0.0.2:{pb}").parse().unwrap();
-    let mut a_cfg = peer_config(
-        "b",
-        (&a_addr.to_string(), &b_addr.to_string()),
-        ("a@loop.test", "b@loop.test"),
-        ("10.1.0.0/24", "10.2.0.0/24"),
-        TcpMode::Yes,
-    );
-    a_cfg.tcp.remote_port = pb;
-    let b_cfg = peer_config(
-        "a",
-        (&b_addr.to_string(), &a_addr.to_string()),
-        ("b@loop.test", "a@loop.test"),
-        ("10.2.0.0/24", "10.1.0.0/24"),
-        TcpMode::No,
-    );
+    let (a_cfg, b_cfg) = configs(a_addr, b_addr, TcpMode::Yes);
     let b_node = Node::new(
         NodeConfig {
             prefix_timeout: Duration::from_millis(800),
@@ -128,16 +114,11 @@ async fn r_sec_3_bounded_under_hostile_clients() {
         },
     )
     .await;
-    let a_node = Node::new(
-        NodeConfig::default(),
-        Endpoint::new(
-            EndpointConfig::default(),
-            vec![a_cfg],
-            Box::new(DeterministicRng::from_u64(1)),
-        ),
-        iketcp_esp::Engine::new(),
-    );
-    let mut a = start(a_node, DriverConfig::default()).await;
+    let mut a = start(
+        node(a_cfg, 1, NodeConfig::default()),
+        DriverConfig::default(),
+    )
+    .await;
     a.handle
         .command(|ep, now| ep.initiate(now, "b", Some("net")))
         .await

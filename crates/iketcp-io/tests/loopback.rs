@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Peer, child_up, free_port, node, start, traffic};
+use common::{Peer, child_up, configs, free_port, node, start, traffic};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -22,21 +22,7 @@ async fn pair(mode: TcpMode, b_udp: bool, b_node: NodeConfig) -> (Peer, Peer, So
     let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
     let a_addr: SocketAddr = format!("127.0.0.1:{pa}").parse().unwrap();
     let b_addr: SocketAddr = format!("127.0.0.2:{pb}").parse().unwrap();
-    let mut a_cfg = peer_config(
-        "b",
-        (&a_addr.to_string(), &b_addr.to_string()),
-        ("a@loop.test", "b@loop.test"),
-        ("10.1.0.0/24", "10.2.0.0/24"),
-        mode,
-    );
-    a_cfg.tcp.remote_port = pb;
-    let b_cfg = peer_config(
-        "a",
-        (&b_addr.to_string(), &a_addr.to_string()),
-        ("b@loop.test", "a@loop.test"),
-        ("10.2.0.0/24", "10.1.0.0/24"),
-        TcpMode::No,
-    );
+    let (a_cfg, b_cfg) = configs(a_addr, b_addr, mode);
     let b = start(
         node(b_cfg, 2, b_node),
         DriverConfig {
@@ -166,21 +152,7 @@ async fn ipv6_fallback_over_real_sockets() {
     let (pa, pb) = (free_port("::1"), free_port("::1"));
     let a_addr: SocketAddr = format!("[::1]:{pa}").parse().unwrap();
     let b_addr: SocketAddr = format!("[::1]:{pb}").parse().unwrap();
-    let mut a_cfg = peer_config(
-        "b",
-        (&a_addr.to_string(), &b_addr.to_string()),
-        ("a@loop.test", "b@loop.test"),
-        ("10.1.0.0/24", "10.2.0.0/24"),
-        TcpMode::Fallback,
-    );
-    a_cfg.tcp.remote_port = pb;
-    let b_cfg = peer_config(
-        "a",
-        (&b_addr.to_string(), &a_addr.to_string()),
-        ("b@loop.test", "a@loop.test"),
-        ("10.2.0.0/24", "10.1.0.0/24"),
-        TcpMode::No,
-    );
+    let (a_cfg, b_cfg) = configs(a_addr, b_addr, TcpMode::Fallback);
     let mut b = start(
         node(b_cfg, 2, NodeConfig::default()),
         DriverConfig {

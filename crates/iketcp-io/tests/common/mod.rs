@@ -3,12 +3,13 @@
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use iketcp_io::{Driver, DriverConfig, Handle, Report};
 use iketcp_node::{Node, NodeConfig};
-use iketcp_proto::{EndpointConfig, Event};
-use iketcp_sim::ipv4_udp;
+use iketcp_proto::{EndpointConfig, Event, PeerConfig, TcpMode};
+use iketcp_sim::{ipv4_udp, peer_config};
 use tokio::sync::mpsc;
 
 /// A port free on `ip` for both UDP and TCP right now.
@@ -21,6 +22,27 @@ pub fn free_port(ip: &str) -> u16 {
         }
     }
     panic!("no free port on {ip}");
+}
+
+/// The connection of a at `a_addr` (`mode`, TCP towards b's port) to b, and b's
+/// (UDP only) back: 10.1.0.0/24 behind a, 10.2.0.0/24 behind b.
+pub fn configs(a_addr: SocketAddr, b_addr: SocketAddr, mode: TcpMode) -> (PeerConfig, PeerConfig) {
+    let mut a_cfg = peer_config(
+        "b",
+        (&a_addr.to_string(), &b_addr.to_string()),
+        ("a@loop.test", "b@loop.test"),
+        ("10.1.0.0/24", "10.2.0.0/24"),
+        mode,
+    );
+    a_cfg.tcp.remote_port = b_addr.port();
+    let b_cfg = peer_config(
+        "a",
+        (&b_addr.to_string(), &a_addr.to_string()),
+        ("b@loop.test", "a@loop.test"),
+        ("10.2.0.0/24", "10.1.0.0/24"),
+        TcpMode::No,
+    );
+    (a_cfg, b_cfg)
 }
 
 pub struct Peer {
