@@ -188,14 +188,11 @@ fn up(seed: u64) -> World {
     w
 }
 
-/// Attack: whoever answered IKE_SA_INIT (a rogue server, a TCP or TLS relay on the path)
-/// holds the SK keys but cannot make the AUTH payload. Before the initiator has verified
-/// it, such a responder asks for a Child SA, an IKE rekey and a DELETE. Nothing happens:
-/// no Child SA, no successor IKE SA, no answer; the real IKE_AUTH then completes.
-#[test]
-fn rfc7296_2_15_initiator_obeys_no_request_before_the_responder_authenticates() {
+/// A World where A has sent IKE_AUTH and it is held back from B: B (or whoever answered
+/// IKE_SA_INIT) holds the SK keys, A has not authenticated it yet. Returns B's IKE SA.
+fn ike_auth_held(seed: u64) -> (World, IkeSaId) {
     let (a, b) = pair_configs();
-    let mut w = World::new(31, a, b);
+    let mut w = World::new(seed, a, b);
     w.hold = Some(Box::new(|f| {
         f.to == B
             && Message::parse(&f.bytes).is_ok_and(|m| m.header.exchange == ExchangeType::IKE_AUTH)
@@ -204,6 +201,16 @@ fn rfc7296_2_15_initiator_obeys_no_request_before_the_responder_authenticates() 
     w.ep(A).initiate(now, "b", Some("net")).unwrap();
     assert!(w.run_until(secs(2), |w| !w.held.is_empty()), "{}", w.dump());
     let rogue = w.sides[B].ep.ike_sas()[0].id;
+    (w, rogue)
+}
+
+/// Attack: whoever answered IKE_SA_INIT (a rogue server, a TCP or TLS relay on the path)
+/// holds the SK keys but cannot make the AUTH payload. Before the initiator has verified
+/// it, such a responder asks for a Child SA, an IKE rekey and a DELETE. Nothing happens:
+/// no Child SA, no successor IKE SA, no answer; the real IKE_AUTH then completes.
+#[test]
+fn rfc7296_2_15_initiator_obeys_no_request_before_the_responder_authenticates() {
+    let (mut w, rogue) = ike_auth_held(31);
 
     let sent_before = w.sides[A].sent.len();
     for (mid, payloads) in [
@@ -265,16 +272,7 @@ fn rfc7296_2_15_initiator_obeys_no_request_before_the_responder_authenticates() 
 /// initiator gives up cleanly and holds no IKE SA at all.
 #[test]
 fn rfc7296_2_15_no_ike_sa_survives_an_ike_auth_that_never_completes() {
-    let (a, b) = pair_configs();
-    let mut w = World::new(32, a, b);
-    w.hold = Some(Box::new(|f| {
-        f.to == B
-            && Message::parse(&f.bytes).is_ok_and(|m| m.header.exchange == ExchangeType::IKE_AUTH)
-    }));
-    let now = w.at();
-    w.ep(A).initiate(now, "b", Some("net")).unwrap();
-    assert!(w.run_until(secs(2), |w| !w.held.is_empty()));
-    let rogue = w.sides[B].ep.ike_sas()[0].id;
+    let (mut w, rogue) = ike_auth_held(32);
     let m = forge(
         &w.sides[B].ep,
         rogue,
