@@ -29,6 +29,11 @@ pub const DEFAULT_IKE_PORT: u16 = 500;
 /// The NAT traversal port (RFC 3948), also RFC 9329's default TCP port.
 pub const DEFAULT_NATT_PORT: u16 = 4500;
 
+/// `max_message_length` bounds: room for a 576-byte inner packet and ESP's overhead,
+/// up to what the stream's 16-bit Length field leaves.
+const MIN_MESSAGE_LENGTH: usize = 640;
+const MAX_BODY: usize = iketcp_wire::encap::stream::MAX_BODY;
+
 /// A whole configuration file, checked, with its secrets read.
 ///
 /// `Debug` shows no secret: pre-shared keys are `SecretBytes` and private keys print
@@ -60,6 +65,9 @@ pub struct Daemon {
     /// `None`: the system's default (`tcp_send_buffer = 0`).
     pub tcp_send_buffer: Option<u32>,
     pub dscp: Option<u8>,
+    /// The largest ESP message sent or accepted on a connection (R-FRAME-5), and so the
+    /// inner MTU of Child SAs carried over TCP (R-ESP-5).
+    pub max_message_length: usize,
     pub prefix_timeout: Duration,
     pub idle_timeout: Duration,
     /// IKE over UDP (RFC 7296 §2.1): the first wait, then each 1.8 times the last, this
@@ -163,8 +171,12 @@ impl Config {
         }
         let tun = match raw.tun {
             Some(t) => {
+                // Without a Child SA only a connection started on demand needs its
+                // traffic in the device (to start it); the others get their routes
+                // with their Child SAs.
                 let remote: Vec<_> = connections
                     .iter()
+                    .filter(|c| c.start == Start::Ondemand)
                     .flat_map(|c| c.remote_ts.iter().copied())
                     .collect();
                 Some(t.check(&src, remote)?)
@@ -288,6 +300,18 @@ impl Check<'_> {
                 Some(n) => Some(n),
             },
             dscp: d.dscp.map(|v| v.0),
+            max_message_length: match d.max_message_length {
+                None => node.limits.max_esp_len,
+                Some(v) if (MIN_MESSAGE_LENGTH..=MAX_BODY).contains(v.get_ref()) => v.into_inner(),
+                Some(v) => {
+                    return self.fail(
+                        v.span(),
+                        format!(
+                            "max_message_length must be {MIN_MESSAGE_LENGTH} to {MAX_BODY} (what the 16-bit Length field allows)"
+                        ),
+                    );
+                }
+            },
             prefix_timeout: self.duration(d.prefix_timeout, node.prefix_timeout)?,
             idle_timeout: self.duration(d.idle_timeout, node.idle_timeout)?,
             retransmit_timeout: self.duration(d.retransmit_timeout, endpoint.retransmit.initial)?,

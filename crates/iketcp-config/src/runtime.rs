@@ -58,6 +58,11 @@ impl Connection {
     }
 }
 
+/// The most ESP adds to an inner packet: SPI and sequence number (8), a CBC IV (16),
+/// padding to a 16-byte block (up to 15), pad length and next header (2), and the
+/// longest ICV (HMAC-SHA-512-256, 32).
+const ESP_OVERHEAD: usize = 8 + 16 + 15 + 2 + 32;
+
 impl Config {
     /// The runtime settings this file describes.
     pub fn runtime(&self) -> Runtime {
@@ -79,6 +84,10 @@ impl Config {
             max_streams: d.max_connections,
             max_streams_per_source: d.max_connections_per_source,
             export_keys: d.key_export_dir.is_some(),
+            limits: iketcp_wire::encap::stream::Limits {
+                max_esp_len: d.max_message_length,
+                ..Default::default()
+            },
             ..NodeConfig::default()
         };
         let udp = if d.listen_udp {
@@ -109,7 +118,11 @@ impl Config {
                 address: t.address,
                 prefix: t.prefix,
                 mtu: t.mtu,
-                routes: t.routes.iter().filter_map(crate::tun::cidr).collect(),
+                // R-ESP-5: the largest ESP message less ESP's largest overhead.
+                stream_mtu: u16::try_from(d.max_message_length.saturating_sub(ESP_OVERHEAD))
+                    .unwrap_or(u16::MAX)
+                    .max(576),
+                routes: t.routes.iter().flat_map(iketcp_io::routes::cidrs).collect(),
             }),
         };
         let named = |s: Start| {

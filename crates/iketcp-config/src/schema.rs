@@ -40,6 +40,7 @@ pub(crate) struct Daemon {
     pub key_export_dir: Option<PathBuf>,
     pub connect_timeout: Option<Spanned<DurationValue>>,
     pub tcp_send_buffer: Option<u32>,
+    pub max_message_length: Option<Spanned<usize>>,
     pub dscp: Option<Dscp>,
     pub prefix_timeout: Option<Spanned<DurationValue>>,
     pub idle_timeout: Option<Spanned<DurationValue>>,

@@ -27,8 +27,10 @@ pub struct TunSettings {
     /// Our inner address on the device, and its prefix length.
     pub address: IpAddr,
     pub prefix: u8,
+    /// The inner MTU over UDP (the device's MTU unless streams allow more).
     pub mtu: u16,
-    /// Subnets routed into the device; by default every connection's `remote_ts`.
+    /// Subnets always routed into the device; by default the `remote_ts` of the
+    /// connections started on demand. Each Child SA adds its own while it lives.
     pub routes: Vec<TrafficSelector>,
 }
 
@@ -83,13 +85,4 @@ impl Tun {
             routes,
         })
     }
-}
-
-/// The subnet a selector covers, as address and prefix length, if it is one.
-pub(crate) fn cidr(ts: &TrafficSelector) -> Option<(IpAddr, u8)> {
-    let max = if ts.start_addr.is_ipv4() { 32 } else { 128 };
-    (0..=max).map(|p| (ts.start_addr, p)).find(|&(a, p)| {
-        let s = iketcp_proto::ts::subnet(a, p);
-        s.start_addr == ts.start_addr && s.end_addr == ts.end_addr
-    })
 }

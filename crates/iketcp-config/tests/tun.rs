@@ -9,11 +9,13 @@ fn parse(text: &str) -> Result<Config, iketcp_config::ConfigError> {
 }
 
 #[test]
-fn routes_default_to_every_remote_ts() {
+fn static_routes_default_to_the_on_demand_connections_remote_ts() {
+    // `a` starts at once: its Child SA brings its routes. `b` starts on demand: its
+    // selectors go into the device from the start, so that its first packet is seen.
     let text = format!(
         "[tun]\naddress = \"10.1.0.1/24\"\n{}{}",
         common::connection("a", ""),
-        common::connection("b", "").replace("10.2.0.0/16", "10.3.0.0/16")
+        common::connection("b", "start = \"ondemand\"").replace("10.2.0.0/16", "10.3.0.0/16")
     );
     let c = parse(&text).unwrap();
     let t = c.tun.as_ref().unwrap();
@@ -22,10 +24,39 @@ fn routes_default_to_every_remote_ts() {
         (t.address.to_string(), t.prefix, t.mtu),
         ("10.1.0.1".into(), 24, 1400)
     );
-    assert_eq!(t.routes.len(), 2);
+    assert_eq!(t.routes.len(), 1);
     let d = c.runtime().driver.tun.unwrap();
     let routes: Vec<String> = d.routes.iter().map(|(a, p)| format!("{a}/{p}")).collect();
-    assert_eq!(routes, ["10.2.0.0/16", "10.3.0.0/16"]);
+    assert_eq!(routes, ["10.3.0.0/16"]);
+    // R-ESP-5: over a stream the inner MTU follows the maximum message length, at its
+    // default a UDP payload's, less ESP's overhead.
+    assert_eq!(d.stream_mtu, 1472 - 73);
+}
+
+#[test]
+fn r_frame_5_max_message_length_sets_the_stream_mtu() {
+    let c = parse(&format!(
+        "[daemon]\nmax_message_length = 65533\n[tun]\naddress = \"10.1.0.1/24\"\n{}",
+        common::connection("a", "")
+    ))
+    .unwrap();
+    assert_eq!(c.daemon.max_message_length, 65533);
+    let rt = c.runtime();
+    assert_eq!(rt.node.limits.max_esp_len, 65533);
+    let d = rt.driver.tun.unwrap();
+    assert_eq!((d.mtu, d.stream_mtu, d.device_mtu()), (1400, 65460, 65460));
+    for bad in ["100", "65534"] {
+        let e = parse(&format!(
+            "[daemon]\nmax_message_length = {bad}\n{}",
+            common::connection("a", "")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("tun.toml:2:") && e.contains("max_message_length"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -174,6 +174,11 @@ impl Engine {
         }
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event for IKE, oldest first.
     pub fn poll_event(&mut self) -> Option<EspEvent> {
         self.events.pop_front()

@@ -24,6 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::packets::{self, Delivery, Sink, UdpPort, Writers};
+use crate::routes::Routes;
+
 /// Where the driver listens and how it treats connections.
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
@@ -125,7 +128,7 @@ impl Handle {
     }
 }
 
-enum Io {
+pub(crate) enum Io {
     Datagram {
         local: SocketAddr,
         remote: SocketAddr,
@@ -136,8 +139,13 @@ enum Io {
     ConnectFailed(StreamId),
     Data(StreamId, Vec<u8>),
     Eof(StreamId),
-    /// An IP packet the host routed into the tunnel device.
-    Inner(Vec<u8>),
+    /// A packet from the tunnel device that no Child SA carries.
+    Unrouted {
+        src: IpAddr,
+        dst: IpAddr,
+    },
+    /// The packet tasks crossed an ESP lifetime limit: the node must run.
+    Wake,
 }
 
 struct Conn {
@@ -149,7 +157,11 @@ struct Conn {
 pub struct Driver {
     node: Node,
     config: DriverConfig,
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    udp: Vec<Arc<UdpPort>>,
+    writers: Writers,
+    delivery: Delivery,
+    /// The routes into the tunnel device, and the data path generation they follow.
+    routes: Option<(Routes, u64)>,
     io_tx: mpsc::UnboundedSender<Io>,
     io_rx: mpsc::UnboundedReceiver<Io>,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -157,7 +169,6 @@ pub struct Driver {
     reports: mpsc::UnboundedSender<Report>,
     conns: HashMap<StreamId, Conn>,
     tasks: Vec<JoinHandle<()>>,
-    tun: Option<Arc<tun_rs::AsyncDevice>>,
     /// The bound TCP listeners' addresses (port 0 resolved).
     pub tcp_addrs: Vec<SocketAddr>,
     pub udp_addrs: Vec<SocketAddr>,
@@ -174,12 +185,28 @@ impl Driver {
         let (cmd_tx, commands) = mpsc::unbounded_channel();
         let mut udp = Vec::new();
         let mut tasks = Vec::new();
+        let dp = node.data_path().clone();
+        let tun = match &config.tun {
+            Some(t) => Some(Arc::new(crate::tun::open(t)?)),
+            None => None,
+        };
+        let sink = match &tun {
+            Some(dev) => Sink::Tun(dev.clone()),
+            None => Sink::Reports(reports.clone()),
+        };
         for addr in &config.udp {
-            let s = Arc::new(UdpSocket::from_std(bound(*addr, Type::DGRAM)?.into())?);
-            let local = s.local_addr()?;
-            tasks.push(tokio::spawn(udp_reader(s.clone(), local, io_tx.clone())));
-            udp.push((local, s));
+            let port = Arc::new(UdpPort::new(UdpSocket::from_std(
+                bound(*addr, Type::DGRAM)?.into(),
+            )?)?);
+            tasks.push(tokio::spawn(packets::udp_reader(
+                port.clone(),
+                dp.clone(),
+                sink.clone(),
+                io_tx.clone(),
+            )));
+            udp.push(port);
         }
+        let writers = Writers::default();
         let mut tcp_addrs = Vec::new();
         for addr in &config.tcp {
             let sock = bound(*addr, Type::STREAM)?;
@@ -188,25 +215,36 @@ impl Driver {
             tcp_addrs.push(l.local_addr()?);
             tasks.push(tokio::spawn(acceptor(l, io_tx.clone())));
         }
-        let udp_addrs = udp.iter().map(|(a, _)| *a).collect();
-        let tun = match &config.tun {
-            Some(t) => {
-                let dev = Arc::new(crate::tun::open(t)?);
-                let (dev2, tx) = (dev.clone(), io_tx.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut buf = vec![0u8; 65_536];
-                    while let Ok(n) = dev2.recv(&mut buf).await {
-                        if tx.send(Io::Inner(buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                }));
-                Some(dev)
-            }
-            None => None,
+        let udp_addrs = udp.iter().map(|p| p.local).collect();
+        if let (Some(dev), Some(t)) = (&tun, &config.tun) {
+            tasks.push(tokio::spawn(packets::tun_reader(
+                dev.clone(),
+                usize::from(t.device_mtu()),
+                usize::from(t.mtu.min(t.stream_mtu)),
+                dp,
+                udp.clone(),
+                writers.clone(),
+                io_tx.clone(),
+            )));
+        }
+        let routes = match (&tun, &config.tun) {
+            (Some(dev), Some(t)) => Some((
+                Routes::new(
+                    &t.name,
+                    dev.if_index()?,
+                    t.routes.clone(),
+                    t.mtu,
+                    t.stream_mtu,
+                )
+                .await?,
+                u64::MAX,
+            )),
+            _ => None,
         };
         Ok(Driver {
-            tun,
+            routes,
+            writers,
+            delivery: Delivery::new(sink),
             node,
             config,
             udp,
@@ -254,6 +292,13 @@ impl Driver {
                 }
             }
             self.flush().await;
+            if let Some((routes, seen)) = &mut self.routes {
+                let now = self.node.data_path().generation();
+                if now != *seen {
+                    *seen = now;
+                    routes.sync(&self.node.data_path().routes()).await;
+                }
+            }
             let next = self.node.poll_timeout();
             if next != deadline || sleep.is_elapsed() {
                 deadline = next;
@@ -303,13 +348,18 @@ impl Driver {
                     .handle(now, Input::Connected { id, local, remote });
             }
             Io::ConnectFailed(id) => self.node.handle(now, Input::StreamClosed { id }),
-            Io::Inner(p) => self.node.handle(now, Input::Packet(&p)),
+            Io::Unrouted { src, dst } => {
+                let _ = self.reports.send(Report::NoChildSa { src, dst });
+            }
+            // The node drains the data path's events whenever it runs.
+            Io::Wake => self.node.handle_timeout(now),
             Io::Data(id, data) => {
                 if self.conns.contains_key(&id) {
                     self.node.handle(now, Input::StreamData { id, data: &data });
                 }
             }
             Io::Eof(id) => {
+                self.unwrite(id);
                 if self.conns.remove(&id).is_some() {
                     self.node.handle(now, Input::StreamClosed { id });
                 }
@@ -374,31 +424,27 @@ impl Driver {
                     local,
                     remote,
                     data,
-                } => {
-                    let sock = self
-                        .udp
-                        .iter()
-                        .find(|(a, _)| *a == local)
-                        .or_else(|| self.udp.iter().find(|(a, _)| a.port() == local.port()))
-                        .map(|(_, s)| s.clone());
-                    match sock {
-                        Some(s) => {
-                            if let Err(e) = s.send_to(&data, remote).await {
-                                debug!("UDP to {remote}: {e}");
-                            }
-                        }
-                        None => debug!("no UDP socket for {local}"),
-                    }
-                }
+                } => match packets::port(&self.udp, local) {
+                    Some(p) => p.send(remote, &data, None).await,
+                    None => debug!("no UDP socket for {local}"),
+                },
                 Output::Connect { id, local, remote } => {
                     self.connect(id, local, remote);
                 }
                 Output::StreamWrite { id, data } => {
                     if let Some(c) = self.conns.get(&id) {
                         let _ = c.writer.send(data);
+                        // From now on the packet tasks may write ESP to it too: whatever
+                        // must come first (the prefix) is queued.
+                        let mut w = self
+                            .writers
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        w.entry(id).or_insert_with(|| c.writer.clone());
                     }
                 }
                 Output::Close { id, reason } => {
+                    self.unwrite(id);
                     if let Some(c) = self.conns.remove(&id) {
                         // The writer flushes what is queued, then sends FIN.
                         c.reader.abort();
@@ -408,16 +454,7 @@ impl Driver {
                         reason: reason.to_string(),
                     });
                 }
-                Output::Packet(p) => match &self.tun {
-                    Some(dev) => {
-                        if let Err(e) = dev.send(&p).await {
-                            debug!("tunnel device: {e}");
-                        }
-                    }
-                    None => {
-                        let _ = self.reports.send(Report::Packet(p));
-                    }
-                },
+                Output::Packet(p) => self.delivery.push(&p),
                 Output::Event(e) => {
                     // The engine logs each event in its own words; this is the record.
                     debug!("{e:?}");
@@ -432,6 +469,14 @@ impl Driver {
                 other => debug!("output not handled: {other:?}"),
             }
         }
+        self.delivery.flush().await;
+    }
+
+    fn unwrite(&mut self, id: StreamId) {
+        self.writers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
     }
 
     /// A non-blocking connect with a timeout, from `local`'s address.
@@ -510,26 +555,6 @@ fn far(deadline: Option<Instant>) -> tokio::time::Instant {
     match deadline {
         Some(d) => tokio::time::Instant::from_std(d),
         None => tokio::time::Instant::now() + Duration::from_secs(3600),
-    }
-}
-
-async fn udp_reader(s: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::UnboundedSender<Io>) {
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        match s.recv_from(&mut buf).await {
-            Ok((n, remote)) => {
-                let io = Io::Datagram {
-                    local,
-                    remote,
-                    data: buf[..n].to_vec(),
-                };
-                if tx.send(io).is_err() {
-                    return;
-                }
-            }
-            // ICMP errors of earlier sends surface here; the socket goes on.
-            Err(e) => debug!("UDP {local}: {e}"),
-        }
     }
 }
 

@@ -6,6 +6,8 @@
 //! share one implementation.
 
 pub mod driver;
+mod packets;
+pub mod routes;
 pub mod stream;
 pub mod tun;
 

@@ -1,12 +1,9 @@
 //! The tunnel device: IP packets the host routes into it go to the node, which protects
 //! them with the Child SA their addresses select; packets that come out of a Child SA
-//! go back into it. The device and the static routes through it are made when the
-//! driver starts and go with it (a TUN device disappears when its descriptor closes).
+//! go back into it. The device is made when the driver starts and goes with it (a TUN
+//! device disappears when its descriptor closes, and its routes with it).
 
 use std::net::IpAddr;
-use std::process::Command;
-
-use tracing::{info, warn};
 
 /// A TUN device and the subnets routed into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,38 +12,34 @@ pub struct TunConfig {
     /// Our inner address and its prefix length.
     pub address: IpAddr,
     pub prefix: u8,
-    /// The ESP layer's own overhead comes out of the path's; 1400 is safe over a
-    /// 1500-byte path with UDP encapsulation or a stream (R-ESP-5).
+    /// The inner MTU of Child SAs over UDP: the ESP layer's own overhead comes out of
+    /// the path's; 1400 is safe over a 1500-byte path.
     pub mtu: u16,
-    /// Subnets sent into the device: the remote traffic selectors.
+    /// The inner MTU of Child SAs over a stream: the maximum message length less ESP's
+    /// overhead (R-ESP-5). The device takes the larger of the two; each route its own.
+    pub stream_mtu: u16,
+    /// Subnets always sent into the device (besides each Child SA's, while it lives).
     pub routes: Vec<(IpAddr, u8)>,
 }
 
-/// Opens the device, gives it its address, and routes `routes` into it.
+impl TunConfig {
+    /// The device's MTU: room for the largest inner packet of either transport.
+    pub fn device_mtu(&self) -> u16 {
+        self.mtu.max(self.stream_mtu)
+    }
+}
+
+/// Opens the device and gives it its address; routes are set by [`crate::routes`].
 pub fn open(cfg: &TunConfig) -> std::io::Result<tun_rs::AsyncDevice> {
     let b = tun_rs::DeviceBuilder::new()
         .name(cfg.name.clone())
-        .mtu(cfg.mtu);
+        .mtu(cfg.device_mtu())
+        // GSO/GRO through the virtio header: a whole TCP send per read, coalesced
+        // writes; the per-packet system calls are what limits a userspace tunnel.
+        .offload(true);
     let b = match cfg.address {
         IpAddr::V4(a) => b.ipv4(a, cfg.prefix, None),
         IpAddr::V6(a) => b.ipv6(a, cfg.prefix),
     };
-    let dev = b.build_async()?;
-    for (net, len) in &cfg.routes {
-        // iproute2 is on every machine this runs on; a netlink client is the next step.
-        let r = Command::new("ip")
-            .args([
-                "route",
-                "replace",
-                &format!("{net}/{len}"),
-                "dev",
-                &cfg.name,
-            ])
-            .status();
-        match r {
-            Ok(s) if s.success() => info!("route {net}/{len} into {}", cfg.name),
-            other => warn!("route {net}/{len} into {} not set: {other:?}", cfg.name),
-        }
-    }
-    Ok(dev)
+    b.build_async()
 }

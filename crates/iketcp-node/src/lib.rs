@@ -13,9 +13,11 @@
 //! or [`Node::poll_timeout`]. `now` never goes backwards.
 
 mod child;
+mod datapath;
 mod node;
 mod streams;
 
 pub use child::{ChildRoute, esp_sa_rows, sa_params};
+pub use datapath::{DataPath, Protected};
 pub use node::{CloseReason, Input, Node, NodeConfig, Output};
 pub use streams::StreamRole;

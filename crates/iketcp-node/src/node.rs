@@ -5,14 +5,15 @@ use std::time::{Duration, Instant};
 
 use core::net::{IpAddr, SocketAddr};
 
-use iketcp_esp::{Decapsulated, Direction, EspError, EspEvent};
+use iketcp_esp::{EspError, EspEvent};
 use iketcp_proto::{Endpoint, Event, Path, StreamId, Transport};
 use iketcp_wire::encap::stream::{Frame, Limits, Outgoing, StreamError};
 use iketcp_wire::encap::udp::{self, Datagram};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
-use crate::child::{ChildRoute, ip_selectors, sa_params};
+use crate::child::{ChildRoute, sa_params};
+use crate::datapath::{DataPath, Protected};
 use crate::streams::{StreamRole, Streams};
 
 /// What the node is told.
@@ -144,14 +145,11 @@ impl Default for NodeConfig {
 pub struct Node {
     config: NodeConfig,
     ep: Endpoint,
-    esp: iketcp_esp::Engine,
+    dp: DataPath,
     streams: Streams,
-    /// Outbound SPI → route.
-    routes: HashMap<u32, ChildRoute>,
     out: VecDeque<Output>,
     now: Option<Instant>,
     buf: Vec<u8>,
-    installs: u64,
     /// With key export on: the keys of every installed Child SA, by inbound SPI.
     exported: HashMap<u32, Box<iketcp_proto::ChildSaKeys>>,
 }
@@ -161,23 +159,22 @@ impl core::fmt::Debug for Node {
         f.debug_struct("Node")
             .field("endpoint", &self.ep)
             .field("streams", &self.streams.map.len())
-            .field("child_sas", &self.routes.len())
+            .field("data_path", &self.dp)
             .finish_non_exhaustive()
     }
 }
 
 impl Node {
+    /// A node with `ep` for IKE; `esp` encrypts (its random source makes CBC IVs).
     pub fn new(config: NodeConfig, ep: Endpoint, esp: iketcp_esp::Engine) -> Self {
         Self {
+            dp: DataPath::new(esp, config.limits),
             config,
             ep,
-            esp,
             streams: Streams::default(),
-            routes: HashMap::new(),
             out: VecDeque::new(),
             now: None,
             buf: Vec::new(),
-            installs: 0,
             exported: HashMap::new(),
         }
     }
@@ -196,13 +193,14 @@ impl Node {
         &self.ep
     }
 
-    pub fn esp(&self) -> &iketcp_esp::Engine {
-        &self.esp
+    /// The ESP data path: SAs, routes and counters, to be shared with packet tasks.
+    pub fn data_path(&self) -> &DataPath {
+        &self.dp
     }
 
-    /// The Child SAs' routes, by outbound SPI.
-    pub fn routes(&self) -> impl Iterator<Item = &ChildRoute> {
-        self.routes.values()
+    /// The Child SAs' routes now.
+    pub fn routes(&self) -> impl Iterator<Item = ChildRoute> {
+        self.dp.routes().into_iter()
     }
 
     /// With [`NodeConfig::export_keys`]: the keys of every Child SA now installed.
@@ -433,14 +431,12 @@ impl Node {
     /// Inbound ESP (RFC 4303 §3.4), from a datagram or a stream.
     fn unprotect(&mut self, packet: &[u8]) -> Result<(), EspError> {
         self.buf.resize(packet.len(), 0);
-        let r = self.esp.decapsulate(packet, &mut self.buf);
-        match r {
-            Ok(Decapsulated::Tunnel { len, .. }) => {
+        match self.dp.unprotect(packet, &mut self.buf) {
+            Ok(0) => Ok(()),
+            Ok(len) => {
                 self.out.push_back(Output::Packet(self.buf[..len].to_vec()));
                 Ok(())
             }
-            // Transport mode and dummy packets deliver nothing to a tunnel device.
-            Ok(_) => Ok(()),
             Err(e) => {
                 debug!("ESP dropped: {e}");
                 Err(e)
@@ -450,45 +446,31 @@ impl Node {
 
     /// Outbound ESP (RFC 4303 §3.3) on the path of the Child SA the packet belongs to.
     fn protect(&mut self, packet: &[u8]) {
-        let Some((src, dst, proto)) = ip_selectors(packet) else {
-            debug!("dropped a packet that is not IP");
-            return;
-        };
-        // The newest matching Child SA: after a rekey, the old one only drains.
-        let Some(route) = self
-            .routes
-            .values()
-            .filter(|r| r.carries(src, dst, proto))
-            .max_by_key(|r| r.installed)
-        else {
-            debug!("no Child SA for {src} -> {dst}");
-            self.out.push_back(Output::NoChildSa { src, dst });
-            return;
-        };
-        let (spi, path) = (route.spi_out, route.path);
-        let Some(len) = self.esp.encapsulated_len(spi, packet.len()) else {
-            return;
-        };
-        let mut out = vec![0u8; len];
-        let n = match self.esp.encapsulate(spi, packet, &mut out) {
-            Ok(e) => e.len,
-            Err(e) => {
-                debug!("ESP not sent: {e}");
-                return;
+        let mut esp = Vec::new();
+        match self.dp.protect(packet, &mut esp) {
+            Protected::Esp { path, .. } => match path.stream() {
+                None => self.out.push_back(Output::Datagram {
+                    local: path.local,
+                    remote: path.remote,
+                    data: esp,
+                }),
+                // The Originator's prefix goes before anything, ESP included (R-FRAME-1).
+                Some(id)
+                    if self
+                        .streams
+                        .map
+                        .get(&id)
+                        .is_some_and(|s| !s.framer.prefix_pending()) =>
+                {
+                    self.out.push_back(Output::StreamWrite { id, data: esp })
+                }
+                Some(id) => debug!(stream = id.0, "not sent: the connection is gone"),
+            },
+            Protected::NoChildSa { src, dst } => {
+                debug!("no Child SA for {src} -> {dst}");
+                self.out.push_back(Output::NoChildSa { src, dst });
             }
-        };
-        out.truncate(n);
-        self.send_esp(path, out);
-    }
-
-    fn send_esp(&mut self, path: Path, esp: Vec<u8>) {
-        match path.stream() {
-            None => self.out.push_back(Output::Datagram {
-                local: path.local,
-                remote: path.remote,
-                data: esp,
-            }),
-            Some(id) => self.write(id, Outgoing::Esp(&esp)),
+            Protected::Dropped => debug!("dropped an outbound packet"),
         }
     }
 
@@ -507,7 +489,7 @@ impl Node {
     /// Moves everything the engines produced into the output queue.
     fn pump(&mut self, now: Instant) {
         loop {
-            while let Some(ev) = self.esp.poll_event() {
+            for ev in self.dp.take_events() {
                 let (spi, hard) = match ev {
                     EspEvent::SoftLifetime { spi, .. } => (spi, false),
                     EspEvent::HardLifetime { spi, .. } => (spi, true),
@@ -547,17 +529,13 @@ impl Node {
             E::InstallChild(k) => {
                 let installed = sa_params(&k).ok_or("unsupported ESP transforms").and_then(
                     |(inbound, outbound)| {
-                        self.esp
-                            .install_inbound(&inbound)
-                            .and_then(|()| self.esp.install_outbound(&outbound))
+                        self.dp
+                            .install(&inbound, &outbound, |n| ChildRoute::new(&k, n))
                             .map_err(|_| "refused by the ESP engine")
                     },
                 );
                 match installed {
                     Ok(()) => {
-                        self.installs += 1;
-                        self.routes
-                            .insert(k.spi_out, ChildRoute::new(&k, self.installs));
                         if self.config.export_keys {
                             self.exported.insert(k.spi_in, k.clone());
                             self.out.push_back(Output::ChildKeys(k));
@@ -568,9 +546,7 @@ impl Node {
             }
             E::RemoveChild { spi_in, spi_out } => {
                 self.exported.remove(&spi_in);
-                self.esp.remove(Direction::Inbound, spi_in);
-                self.esp.remove(Direction::Outbound, spi_out);
-                self.routes.remove(&spi_out);
+                self.dp.remove(spi_in, spi_out);
             }
             E::OpenStream { id, local, remote } => {
                 self.out.push_back(Output::Connect { id, local, remote })
@@ -583,11 +559,7 @@ impl Node {
                     });
                 }
             }
-            E::ChildPath { spi_out, path, .. } => {
-                if let Some(r) = self.routes.get_mut(&spi_out) {
-                    r.path = path;
-                }
-            }
+            E::ChildPath { spi_out, path, .. } => self.dp.set_path(spi_out, path),
             E::Event(e) => self.out.push_back(Output::Event(e)),
             other => debug!("engine output not handled: {other:?}"),
         }

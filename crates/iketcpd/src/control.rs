@@ -29,7 +29,7 @@ fn transport_name(path: &iketcp_proto::Path) -> &'static str {
 
 /// Every IKE SA of the node (of `only`, if given), for `iketcp status`.
 pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
-    let esp = node.esp();
+    let esp = node.data_path();
     let now = std::time::Instant::now();
     node.endpoint()
         .ike_sas()

@@ -122,6 +122,7 @@ impl TunPair {
 [daemon]
 listen = ["10.204.0.1"]
 listen_tcp = []
+max_message_length = 65533
 control_socket = "{}"
 [tun]
 name = "ikt0"
@@ -148,6 +149,7 @@ remote_ts = ["10.2.0.0/24"]
 [daemon]
 listen = ["10.204.0.2"]
 listen_tcp = [4500]
+max_message_length = 65533
 control_socket = "{}"
 [tun]
 name = "ikt0"

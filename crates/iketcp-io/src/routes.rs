@@ -1,0 +1,274 @@
+//! Routes into the tunnel device, through rtnetlink: one per subnet of each Child SA's
+//! remote traffic selectors while the SA exists, with the inner MTU of its transport
+//! (R-ESP-5: from the maximum message length over a stream, from the path over UDP), and
+//! the static ones (`[tun] routes`, or the selectors of connections started on demand,
+//! so that their first packet reaches the daemon).
+//!
+//! The kernel removes every route through the device when the device goes, which it does
+//! when its descriptor closes, on any exit, a crash included: nothing is left behind.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+
+use iketcp_node::ChildRoute;
+use iketcp_wire::ike::TrafficSelector;
+use rtnetlink::RouteMessageBuilder;
+use rtnetlink::packet_route::route::{RouteAttribute, RouteMetric};
+use tracing::{debug, info, warn};
+
+/// A subnet: address and prefix length.
+pub type Cidr = (IpAddr, u8);
+
+/// The subnets that exactly cover the addresses of `ts` (a range needs not be one
+/// subnet: 10.0.0.1 to 10.0.0.6 is four of them).
+pub fn cidrs(ts: &TrafficSelector) -> Vec<Cidr> {
+    let (bits, start, end) = match (ts.start_addr, ts.end_addr) {
+        (IpAddr::V4(s), IpAddr::V4(e)) => (32, u128::from(u32::from(s)), u128::from(u32::from(e))),
+        (IpAddr::V6(s), IpAddr::V6(e)) => (128, u128::from(s), u128::from(e)),
+        _ => return Vec::new(),
+    };
+    let addr = |v: u128| -> IpAddr {
+        if bits == 32 {
+            IpAddr::from(u32::try_from(v).unwrap_or(u32::MAX).to_be_bytes())
+        } else {
+            IpAddr::from(v.to_be_bytes())
+        }
+    };
+    if start > end {
+        return Vec::new();
+    }
+    // Whether the block of 2^k addresses at `cur` ends at or before `end`.
+    let fits = |cur: u128, k: u32| {
+        if k >= 128 {
+            cur == 0 && end == u128::MAX
+        } else {
+            cur.checked_add((1u128 << k) - 1)
+                .is_some_and(|last| last <= end)
+        }
+    };
+    let mut out = Vec::new();
+    let mut cur = start;
+    loop {
+        // The largest block aligned at `cur` that does not pass `end`.
+        let mut k = cur.trailing_zeros().min(bits);
+        while k > 0 && !fits(cur, k) {
+            k -= 1;
+        }
+        out.push((addr(cur), (bits - k) as u8));
+        if k >= 128 {
+            return out;
+        }
+        let last = cur + ((1u128 << k) - 1);
+        if last >= end {
+            return out;
+        }
+        cur = last + 1;
+    }
+}
+
+/// The routes through one device, kept equal to what the SAs want.
+pub(crate) struct Routes {
+    handle: rtnetlink::Handle,
+    device: String,
+    index: u32,
+    statics: Vec<Cidr>,
+    udp_mtu: u32,
+    stream_mtu: u32,
+    installed: HashMap<Cidr, u32>,
+}
+
+impl Routes {
+    pub async fn new(
+        device: &str,
+        index: u32,
+        statics: Vec<Cidr>,
+        udp_mtu: u16,
+        stream_mtu: u16,
+    ) -> io::Result<Routes> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        let mut r = Routes {
+            handle,
+            device: device.to_string(),
+            index,
+            statics,
+            udp_mtu: u32::from(udp_mtu),
+            stream_mtu: u32::from(stream_mtu),
+            installed: HashMap::new(),
+        };
+        r.sync(&[]).await;
+        Ok(r)
+    }
+
+    /// Installs, changes and removes routes so that the device carries the static
+    /// subnets and every Child SA's remote selectors, each at its inner MTU.
+    pub async fn sync(&mut self, children: &[ChildRoute]) {
+        let mut want: HashMap<Cidr, u32> =
+            self.statics.iter().map(|c| (*c, self.udp_mtu)).collect();
+        for c in children {
+            let mtu = if c.path.stream().is_some() {
+                self.stream_mtu
+            } else {
+                self.udp_mtu
+            };
+            let outer = c.path.remote.ip();
+            for ts in &c.remote_ts {
+                for cidr in cidrs(ts) {
+                    if contains(cidr, outer) {
+                        // The peer's own address would be routed into its tunnel: the
+                        // outer packets would loop.
+                        warn!(
+                            "route {}/{} not set: it holds the peer's address {outer}",
+                            cidr.0, cidr.1
+                        );
+                        continue;
+                    }
+                    // Several SAs (a rekey's old and new one) may want it: the smaller
+                    // MTU fits both.
+                    want.entry(cidr)
+                        .and_modify(|m| *m = (*m).min(mtu))
+                        .or_insert(mtu);
+                }
+            }
+        }
+        let gone: Vec<Cidr> = self
+            .installed
+            .keys()
+            .filter(|c| !want.contains_key(*c))
+            .copied()
+            .collect();
+        for cidr in gone {
+            self.installed.remove(&cidr);
+            match self
+                .handle
+                .route()
+                .del(self.message(cidr, None))
+                .execute()
+                .await
+            {
+                Ok(()) => info!("route {}/{} out of {}", cidr.0, cidr.1, self.device),
+                Err(e) => debug!("route {}/{} not removed: {e}", cidr.0, cidr.1),
+            }
+        }
+        for (cidr, mtu) in want {
+            if self.installed.get(&cidr) == Some(&mtu) {
+                continue;
+            }
+            match self
+                .handle
+                .route()
+                .add(self.message(cidr, Some(mtu)))
+                .replace()
+                .execute()
+                .await
+            {
+                Ok(()) => {
+                    info!(
+                        "route {}/{} into {}, MTU {mtu}",
+                        cidr.0, cidr.1, self.device
+                    );
+                    self.installed.insert(cidr, mtu);
+                }
+                Err(e) => warn!(
+                    "route {}/{} into {} not set: {e}",
+                    cidr.0, cidr.1, self.device
+                ),
+            }
+        }
+    }
+
+    fn message(
+        &self,
+        (addr, len): Cidr,
+        mtu: Option<u32>,
+    ) -> rtnetlink::packet_route::route::RouteMessage {
+        let b = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(addr, len)
+            .unwrap_or_else(|_| RouteMessageBuilder::<IpAddr>::new())
+            .output_interface(self.index);
+        let mut m = b.build();
+        if let Some(mtu) = mtu {
+            m.attributes
+                .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+        }
+        m
+    }
+}
+
+fn contains((net, len): Cidr, a: IpAddr) -> bool {
+    match (net, a) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(a: &str, b: &str) -> TrafficSelector {
+        TrafficSelector {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 65535,
+            start_addr: a.parse().unwrap(),
+            end_addr: b.parse().unwrap(),
+        }
+    }
+
+    fn show(v: Vec<Cidr>) -> Vec<String> {
+        v.into_iter().map(|(a, l)| format!("{a}/{l}")).collect()
+    }
+
+    #[test]
+    fn selectors_become_the_subnets_that_cover_them_exactly() {
+        assert_eq!(show(cidrs(&ts("10.2.0.0", "10.2.0.255"))), ["10.2.0.0/24"]);
+        assert_eq!(
+            show(cidrs(&ts("10.0.0.1", "10.0.0.6"))),
+            ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
+        );
+        assert_eq!(
+            show(cidrs(&ts("0.0.0.0", "255.255.255.255"))),
+            ["0.0.0.0/0"]
+        );
+        assert_eq!(show(cidrs(&ts("10.9.9.9", "10.9.9.9"))), ["10.9.9.9/32"]);
+        assert_eq!(
+            show(cidrs(&ts("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))),
+            ["::/0"]
+        );
+        assert_eq!(show(cidrs(&ts("fd00::", "fd00::ffff"))), ["fd00::/112"]);
+        assert_eq!(
+            show(cidrs(&ts("255.255.255.254", "255.255.255.255"))),
+            ["255.255.255.254/31"]
+        );
+        assert!(cidrs(&ts("10.0.0.1", "::1")).is_empty());
+    }
+
+    #[test]
+    fn containment() {
+        assert!(contains(
+            ("10.2.0.0".parse().unwrap(), 16),
+            "10.2.3.4".parse().unwrap()
+        ));
+        assert!(!contains(
+            ("10.2.0.0".parse().unwrap(), 16),
+            "10.3.0.1".parse().unwrap()
+        ));
+        assert!(contains(
+            ("0.0.0.0".parse().unwrap(), 0),
+            "10.3.0.1".parse().unwrap()
+        ));
+        assert!(!contains(
+            ("0.0.0.0".parse().unwrap(), 0),
+            "::1".parse().unwrap()
+        ));
+    }
+}
