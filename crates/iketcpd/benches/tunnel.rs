@@ -16,26 +16,7 @@ use netns::{Net, TunPair, is_root, sh};
 
 /// Mbit/s that iperf3 measured from `ns` to `server` (bound to `from`), 4 s.
 fn iperf(ns_client: &str, ns_server: &str, server: &str, from: &str) -> Option<f64> {
-    let mut srv = Command::new("ip")
-        .args([
-            "netns", "exec", ns_server, "iperf3", "-s", "-1", "-B", server,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    std::thread::sleep(Duration::from_millis(300));
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", ns_client, "iperf3", "-c", server, "-B", from,
-        ])
-        .args(["-t", "4", "-J"])
-        .output()
-        .ok()?;
-    let _ = srv.kill();
-    let _ = srv.wait();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["end"]["sum_received"]["bits_per_second"]
+    netns::iperf(ns_client, ns_server, server, from, 4)?["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .map(|b| b / 1e6)
 }

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::netns::{Net, TunPair, root_or_skip, sh};
+use common::netns::{Net, TunPair, drop_udp, root_or_skip};
 
 // R-FB-1, R-ESP-1 end to end: UDP dropped by nftables at the gateway, the tunnel falls
 // back to TCP, and ping between the inner subnets goes through TUN, ESP over TCP, TUN.
@@ -25,15 +25,7 @@ fn ping_through_tun_over_tcp_with_udp_dropped() {
         "enable_tcp = \"fallback\"\nstart = \"start\"",
     );
     // The gateway's network drops UDP: the middlebox every road warrior meets.
-    for rule in [
-        "add table inet ikt",
-        "add chain inet ikt in { type filter hook input priority 0 ; }",
-        "add rule inet ikt in udp dport { 500, 4500 } drop",
-    ] {
-        let mut c = vec!["ip", "netns", "exec", &net.b, "nft"];
-        c.extend(rule.split(' '));
-        assert!(sh(&c), "nft {rule}");
-    }
+    drop_udp(&net.b);
     let (a, b) = pair.start(&net);
     let up = a.wait_tunnel(Duration::from_secs(15));
     let up = up.unwrap_or_else(|| panic!("no tunnel: {:?}", a.try_status()));

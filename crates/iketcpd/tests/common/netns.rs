@@ -86,6 +86,84 @@ impl Drop for Net {
     }
 }
 
+/// An iperf3 TCP transfer from `ns_client` (bound to `from`) to a server on `server`
+/// in `ns_server`, for `secs` seconds: its JSON report, `None` if it could not run.
+/// Bounded: the client gives up after its run plus 10 s, the server with it.
+pub fn iperf(
+    ns_client: &str,
+    ns_server: &str,
+    server: &str,
+    from: &str,
+    secs: u32,
+) -> Option<serde_json::Value> {
+    let mut srv = Command::new("ip")
+        .args([
+            "netns", "exec", ns_server, "iperf3", "-s", "-1", "-B", server,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    // The server is up when its port listens.
+    let listening = (0..100).any(|_| {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", ns_server, "ss", "-Htln", "sport", "=", ":5201",
+            ])
+            .output();
+        if out.is_ok_and(|o| !o.stdout.is_empty()) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        false
+    });
+    let out = listening
+        .then(|| {
+            Command::new("timeout")
+                .arg(format!("{}", secs + 10))
+                .args([
+                    "ip", "netns", "exec", ns_client, "iperf3", "-c", server, "-B", from,
+                ])
+                .args(["-t", &secs.to_string(), "-J"])
+                .output()
+                .ok()
+        })
+        .flatten();
+    let _ = srv.kill();
+    let _ = srv.wait();
+    serde_json::from_slice(&out?.stdout).ok()
+}
+
+/// Bytes the receiver got in each one-second interval of an iperf3 report.
+pub fn iperf_intervals(report: &serde_json::Value) -> Vec<u64> {
+    report["intervals"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["sum"]["bytes"].as_u64())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs one nft command (words split on spaces) in namespace `ns`.
+pub fn nft(ns: &str, rule: &str) -> bool {
+    let mut c = vec!["ip", "netns", "exec", ns, "nft"];
+    c.extend(rule.split(' '));
+    sh(&c)
+}
+
+/// UDP to the IKE ports dropped at the input of namespace `ns`.
+pub fn drop_udp(ns: &str) {
+    for rule in [
+        "add table inet ikt",
+        "add chain inet ikt in { type filter hook input priority 0 ; }",
+        "add rule inet ikt in udp dport { 500, 4500 } drop",
+    ] {
+        assert!(nft(ns, rule), "nft {rule}");
+    }
+}
+
 pub fn config(dir: &Path, name: &str, text: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let psk = dir.join("psk");

@@ -1,0 +1,231 @@
+//! A TCP flow (iperf3) between the inner subnets of two `iketcpd` in network namespaces,
+//! through their tunnel devices: over UDP, over TCP after falling back, across a reset
+//! of the TCP connection in the middle of the transfer, and across Child SA and IKE SA
+//! rekeys. Needs root (network namespaces, TUN, nftables) and iperf3: skipped with a
+//! reason otherwise, never under `CI=true`.
+//!
+//! The tests take turns (one lock): each moves as much as two cores carry, and a
+//! stalled flow must mean a broken tunnel, not a starved one.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::daemon::Daemon;
+use common::netns::{Net, TunPair, drop_udp, iperf, iperf_intervals, nft, root_or_skip, sh};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn ready() -> bool {
+    if !root_or_skip() {
+        return false;
+    }
+    if !sh(&["iperf3", "--version"]) {
+        assert!(std::env::var("CI").is_err(), "CI installs iperf3");
+        println!("skipped: needs iperf3");
+        return false;
+    }
+    true
+}
+
+fn tag(n: u32) -> String {
+    format!("{}", std::process::id() % 10_000 + n * 10_000)
+}
+
+/// A transfer of `secs` seconds from the road warrior's inner address to the gateway's,
+/// run in a thread so that the test can act on the tunnel meanwhile.
+fn transfer(net: &Net, secs: u32) -> std::thread::JoinHandle<Option<serde_json::Value>> {
+    let (a, b) = (net.a.clone(), net.b.clone());
+    std::thread::spawn(move || iperf(&a, &b, "10.2.0.1", "10.1.0.1", secs))
+}
+
+/// Waits (bounded) until the road warrior's Child SA has sent `bytes`.
+fn wait_flowing(a: &Daemon, bytes: u64) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let sent = a.try_status().and_then(|s| {
+            s.first()
+                .and_then(|x| x.children.first().map(|c| c.bytes_out))
+        });
+        if sent.is_some_and(|b| b >= bytes) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no traffic through the tunnel: {:?}", a.try_status());
+}
+
+/// Checks that iperf3 finished without error and that every one of its intervals moved
+/// data: the inner TCP flow never stalled.
+fn check_flow(report: Option<serde_json::Value>, secs: u32) -> Vec<u64> {
+    let r = report.expect("iperf3 ran and reported");
+    assert!(r["error"].is_null(), "iperf3: {}", r["error"]);
+    let iv = iperf_intervals(&r);
+    assert!(iv.len() >= secs as usize, "{iv:?}");
+    assert!(
+        iv.iter().all(|b| *b > 0),
+        "an interval moved nothing: {iv:?}"
+    );
+    iv
+}
+
+/// The local ports of the road warrior's established connections to the gateway's 4500.
+fn connections(ns: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "ss", "-Htn", "state", "established"])
+        .args(["dst", "10.204.0.2", "dport", "=", ":4500"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+// (a) ESP over UDP: a TCP flow through the tunnel, the Child SA on UDP.
+#[test]
+fn iperf_through_the_tunnel_over_udp() {
+    if !ready() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(2);
+    let net = Net::new(&t);
+    let pair = TunPair::new(&format!("iketcpd-udp-{t}"), "start = \"start\"");
+    let (a, _b) = pair.start(&net);
+    let up = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    assert!(up[0].transport.starts_with("udp"), "{:?}", up[0]);
+    check_flow(iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1", 3), 3);
+    let c = &a.status()[0].children[0];
+    assert!(c.packets_out > 1000 && c.packets_in > 100, "{c:?}");
+}
+
+// (b) UDP dropped by nftables: the tunnel falls back to TCP (R-FB-1) and carries the
+// flow as ESP over the connection, with the inner MTU of the maximum message length
+// (R-ESP-5: the Child SA's route says so).
+#[test]
+fn iperf_through_the_tunnel_over_tcp_after_fallback() {
+    if !ready() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(3);
+    let net = Net::new(&t);
+    drop_udp(&net.b);
+    let pair = TunPair::new(
+        &format!("iketcpd-tcp-{t}"),
+        "enable_tcp = \"fallback\"\nstart = \"start\"",
+    );
+    let (a, _b) = pair.start(&net);
+    let up = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    assert_eq!(up[0].transport, "tcp");
+    let route = Command::new("ip")
+        .args(["-n", &net.a, "route", "show", "10.2.0.0/24"])
+        .output()
+        .unwrap();
+    let route = String::from_utf8_lossy(&route.stdout).to_string();
+    assert!(
+        route.contains("dev ikt0") && route.contains("mtu 65460"),
+        "{route}"
+    );
+    check_flow(iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1", 3), 3);
+}
+
+// (c) The TCP connection is reset in the middle of the transfer: the road warrior (its
+// Originator) connects again by itself, no SA is lost, and the inner flow survives.
+#[test]
+fn iperf_survives_a_reset_of_the_connection() {
+    if !ready() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(4);
+    let net = Net::new(&t);
+    drop_udp(&net.b);
+    let pair = TunPair::new(
+        &format!("iketcpd-rst-{t}"),
+        "enable_tcp = \"fallback\"\nstart = \"start\"",
+    );
+    let (a, _b) = pair.start(&net);
+    let before = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    assert_eq!(before[0].transport, "tcp");
+    let flow = transfer(&net, 6);
+    wait_flowing(&a, 1 << 20);
+    let old = connections(&net.a);
+    assert_eq!(old.len(), 1, "{old:?}");
+    // The gateway's side answers the road warrior's next segment on this connection
+    // (and only on it) with a RST, as a middlebox that drops its state does.
+    let port = old[0].rsplit(':').next().unwrap().to_string();
+    for rule in [
+        "add table inet iktrst".to_string(),
+        "add chain inet iktrst in { type filter hook input priority -10 ; }".to_string(),
+        format!("add rule inet iktrst in tcp sport {port} reject with tcp reset"),
+    ] {
+        assert!(nft(&net.b, &rule), "nft {rule}");
+    }
+    wait_for("the reset", || !connections(&net.a).contains(&old[0]));
+    let reset_at = Instant::now();
+    wait_for("a new connection", || {
+        connections(&net.a).iter().any(|c| *c != old[0])
+    });
+    println!("connected again {:?} after the reset", reset_at.elapsed());
+    assert!(nft(&net.b, "delete table inet iktrst"));
+    let iv = check_flow(flow.join().unwrap(), 6);
+    assert!(
+        iv[iv.len() - 1] > 1 << 20,
+        "the flow did not come back: {iv:?}"
+    );
+    let after = a.status();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].spi_i, before[0].spi_i, "the IKE SA was kept");
+    assert_eq!(
+        after[0].children[0].spi_in, before[0].children[0].spi_in,
+        "the Child SA was kept"
+    );
+}
+
+// (d) A Child SA rekey and an IKE SA rekey during the transfer: the flow goes on with
+// no interval empty.
+#[test]
+fn iperf_survives_child_and_ike_rekeys() {
+    if !ready() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(5);
+    let net = Net::new(&t);
+    drop_udp(&net.b);
+    let pair = TunPair::new(
+        &format!("iketcpd-rekey-{t}"),
+        "enable_tcp = \"fallback\"\nstart = \"start\"\nrekey_time = \"4s\"\nchild_rekey_time = \"2s\"",
+    );
+    let (a, _b) = pair.start(&net);
+    let before = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    let flow = transfer(&net, 7);
+    check_flow(flow.join().unwrap(), 7);
+    let after = a.status();
+    let ike = after
+        .iter()
+        .find(|s| s.state == "established")
+        .unwrap_or_else(|| panic!("{after:?}"));
+    assert_ne!(ike.spi_i, before[0].spi_i, "the IKE SA was rekeyed");
+    assert!(
+        ike.children
+            .iter()
+            .all(|c| c.spi_in != before[0].children[0].spi_in),
+        "the Child SA was rekeyed: {after:?}"
+    );
+}
