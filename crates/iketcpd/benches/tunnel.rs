@@ -9,7 +9,7 @@ mod daemon;
 #[path = "../tests/common/netns.rs"]
 mod netns;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use netns::{Net, TunPair, is_root, sh};
