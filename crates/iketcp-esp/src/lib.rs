@@ -34,6 +34,8 @@ pub mod selector;
 pub mod stats;
 pub mod wireshark;
 
+pub mod ecn;
+
 pub use algorithm::{AesKeySize, Algorithm, Integrity};
 pub use engine::Engine;
 pub use error::EspError;

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use bytes::BytesMut;
+use iketcp_esp::ecn::Ecn;
 use iketcp_node::{DataPath, Protected};
 use iketcp_proto::{Path, StreamId};
 use iketcp_wire::encap::udp::{self, Datagram};
@@ -148,9 +149,14 @@ impl Delivery {
     }
 
     /// Decrypts one ESP packet into the batch; errors are counted by the data path.
-    fn unprotect(&mut self, dp: &DataPath, esp: &[u8]) -> Result<(), iketcp_esp::EspError> {
+    fn unprotect(
+        &mut self,
+        dp: &DataPath,
+        esp: &[u8],
+        outer: Ecn,
+    ) -> Result<(), iketcp_esp::EspError> {
         let b = self.next(esp.len());
-        let n = dp.unprotect(esp, &mut b[HEADROOM..])?;
+        let n = dp.unprotect(esp, &mut b[HEADROOM..], outer)?;
         if n > 0 {
             b.truncate(HEADROOM + n);
             self.used += 1;
@@ -221,12 +227,19 @@ pub(crate) async fn udp_reader(
             }
         }
         let m = &meta[0];
+        // RFC 6040 at decapsulation (R-ESP-2): the outer header's ECN field.
+        let outer = match m.ecn {
+            None => Ecn::NotEct,
+            Some(quinn_udp::EcnCodepoint::Ect0) => Ecn::Ect0,
+            Some(quinn_udp::EcnCodepoint::Ect1) => Ecn::Ect1,
+            Some(quinn_udp::EcnCodepoint::Ce) => Ecn::Ce,
+        };
         let stride = if m.stride == 0 { m.len } else { m.stride };
         for d in buf[..m.len].chunks(stride.max(1)) {
             let esp = Path::udp(local, m.addr).needs_non_esp_marker()
                 && matches!(udp::classify(d), Ok(Datagram::Esp(_)));
             if esp {
-                if let Err(e) = delivery.unprotect(&dp, d) {
+                if let Err(e) = delivery.unprotect(&dp, d, outer) {
                     debug!("ESP from {} dropped: {e}", m.addr);
                 }
             } else {

@@ -236,3 +236,31 @@ async fn dual_stack_listen_on_the_same_ports() {
     assert_eq!(d.udp_addrs.len(), 2);
     assert_eq!(d.tcp_addrs.len(), 2);
 }
+
+// R-ESP-2: RFC 6040 compatibility mode. The outer header is Not-ECT (over UDP the
+// sockets set nothing; a stream has no per-packet header), so the inner ECN field,
+// a CE mark included, arrives as it was sent, over UDP and over TCP.
+#[tokio::test]
+async fn r_esp_2_inner_ecn_kept_over_udp_and_tcp() {
+    for (mode, b_udp) in [(TcpMode::No, true), (TcpMode::Yes, false)] {
+        let (mut a, mut b, _) = pair(mode, b_udp, NodeConfig::default()).await;
+        a.handle
+            .command(|ep, now| ep.initiate(now, "b", Some("net")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(a.wait(Duration::from_secs(10), child_up).await, "{mode:?}");
+        for tos in [0xb8 | 3, 0xb8 | 2, 0xb8] {
+            let mut p = iketcp_sim::ipv4_udp("10.1.0.5", "10.2.0.7", &[tos; 64]);
+            p[1] = tos;
+            a.handle.send_packet(p);
+            let got = b
+                .wait(
+                    Duration::from_secs(5),
+                    |r| matches!(r, iketcp_io::Report::Packet(p) if p[28] == tos && p[1] == tos),
+                )
+                .await;
+            assert!(got, "{mode:?}: TOS {tos:#04x} not delivered as sent");
+        }
+    }
+}

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use core::net::IpAddr;
 
+use iketcp_esp::ecn::{self, Ecn};
 use iketcp_esp::{Decapsulated, Direction, EspError, EspEvent, SaParams, SaStats, Stats};
 use iketcp_proto::Path;
 use iketcp_wire::encap::stream::{Framer, Limits, Outgoing, Role};
@@ -54,6 +55,7 @@ struct Shared {
     events: AtomicBool,
     /// Bumped by every change of the routes (install, removal, new path).
     generation: AtomicU64,
+    ecn_drops: AtomicU64,
 }
 
 impl core::fmt::Debug for DataPath {
@@ -85,6 +87,7 @@ impl DataPath {
                 inbound: Mutex::new(iketcp_esp::Engine::new()),
                 events: AtomicBool::new(false),
                 generation: AtomicU64::new(0),
+                ecn_drops: AtomicU64::new(0),
             }),
         }
     }
@@ -160,18 +163,38 @@ impl DataPath {
     /// Inbound ESP: verifies and decrypts `packet` into `out` (which needs
     /// `packet.len()` bytes) and returns the length of the inner IP packet to deliver,
     /// 0 when there is none (a dummy packet). Every refusal is counted.
-    pub fn unprotect(&self, packet: &[u8], out: &mut [u8]) -> Result<usize, EspError> {
+    ///
+    /// `outer` is the ECN field of the outer IP header where the transport shows it
+    /// (UDP); a stream has no per-packet outer header: `Ecn::NotEct`. RFC 6040 §4.2
+    /// applies (R-ESP-2): a packet it refuses is counted in
+    /// [`ecn_drops`](Self::ecn_drops) and not delivered.
+    pub fn unprotect(&self, packet: &[u8], out: &mut [u8], outer: Ecn) -> Result<usize, EspError> {
         let mut e = self.inb();
         let r = e.decapsulate(packet, out);
         if e.has_events() {
             self.shared.events.store(true, Ordering::Release);
         }
+        drop(e);
         match r {
-            Ok(Decapsulated::Tunnel { len, .. }) => Ok(len),
+            Ok(Decapsulated::Tunnel { len, .. }) => {
+                match ecn::decapsulate(outer, &mut out[..len]) {
+                    Ok(()) => Ok(len),
+                    Err(err) => {
+                        self.shared.ecn_drops.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!("inner packet dropped: {err}");
+                        Ok(0)
+                    }
+                }
+            }
             // Transport mode and dummy packets deliver nothing to a tunnel device.
             Ok(_) => Ok(0),
             Err(e) => Err(e),
         }
+    }
+
+    /// Authentic packets dropped by RFC 6040's decapsulation rules.
+    pub fn ecn_drops(&self) -> u64 {
+        self.shared.ecn_drops.load(Ordering::Relaxed)
     }
 
     /// Whether packets crossed a lifetime limit since the node last looked: the node

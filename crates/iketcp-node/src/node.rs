@@ -431,7 +431,11 @@ impl Node {
     /// Inbound ESP (RFC 4303 §3.4), from a datagram or a stream.
     fn unprotect(&mut self, packet: &[u8]) -> Result<(), EspError> {
         self.buf.resize(packet.len(), 0);
-        match self.dp.unprotect(packet, &mut self.buf) {
+        // A stream has no outer IP header per packet: Not-ECT, the inner kept as is.
+        match self
+            .dp
+            .unprotect(packet, &mut self.buf, iketcp_esp::ecn::Ecn::NotEct)
+        {
             Ok(0) => Ok(()),
             Ok(len) => {
                 self.out.push_back(Output::Packet(self.buf[..len].to_vec()));
