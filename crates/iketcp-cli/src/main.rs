@@ -113,7 +113,14 @@ fn table(sas: &[IkeSaStatus]) -> String {
                 format!("  {}", c.name),
                 "installed".into(),
                 String::new(),
-                format!("{} B / {} pkts in", c.bytes_in, c.packets_in),
+                if c.dropped_in > 0 {
+                    format!(
+                        "{} B / {} pkts in ({} dropped)",
+                        c.bytes_in, c.packets_in, c.dropped_in
+                    )
+                } else {
+                    format!("{} B / {} pkts in", c.bytes_in, c.packets_in)
+                },
                 format!("{} B / {} pkts out", c.bytes_out, c.packets_out),
                 format!("{}_in {}_out", c.spi_in, c.spi_out),
                 format!("- / {} / {}", span(c.rekey_in_secs), span(c.expire_in_secs)),
@@ -166,8 +173,13 @@ fn main() -> ExitCode {
         Reply::Status {
             ike_sas,
             history: h,
+            esp_dropped,
         } => {
             print!("{}", table(&ike_sas));
+            let d = esp_dropped.summary();
+            if !d.is_empty() {
+                println!("inbound ESP dropped: {d}");
+            }
             if !h.is_empty() {
                 print!("\n{}", history(&h));
             }

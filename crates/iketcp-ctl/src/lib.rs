@@ -46,6 +46,9 @@ pub enum Reply {
         /// failures with their reason.
         #[serde(default)]
         history: Vec<HistoryEntry>,
+        /// Inbound ESP refused since the daemon started, by reason.
+        #[serde(default)]
+        esp_dropped: EspDrops,
     },
     /// A command was accepted; the text says what happened.
     Done {
@@ -80,6 +83,46 @@ pub struct IkeSaStatus {
     pub children: Vec<ChildSaStatus>,
 }
 
+/// Inbound ESP packets dropped, by reason (RFC 4303 §3.4's auditable events): none of
+/// them was delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EspDrops {
+    pub not_esp: u64,
+    pub unknown_spi: u64,
+    pub truncated: u64,
+    pub replayed: u64,
+    pub auth_failed: u64,
+    pub bad_padding: u64,
+    pub bad_inner: u64,
+    pub selector_mismatch: u64,
+    pub expired: u64,
+    /// Outer CE on an inner Not-ECT packet (RFC 6040 §4.2).
+    pub ecn: u64,
+}
+
+impl EspDrops {
+    /// "3 unknown SPI, 1 authentication failed", or empty when nothing was dropped.
+    pub fn summary(&self) -> String {
+        [
+            (self.not_esp, "not ESP"),
+            (self.unknown_spi, "unknown SPI"),
+            (self.truncated, "truncated"),
+            (self.replayed, "replayed"),
+            (self.auth_failed, "authentication failed"),
+            (self.bad_padding, "bad padding"),
+            (self.bad_inner, "bad inner packet"),
+            (self.selector_mismatch, "outside the selectors"),
+            (self.expired, "SA expired"),
+            (self.ecn, "CE on Not-ECT"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 /// One thing that happened to a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -98,6 +141,9 @@ pub struct ChildSaStatus {
     pub bytes_out: u64,
     pub packets_in: u64,
     pub packets_out: u64,
+    /// Inbound packets with this SA's SPI that were refused (replayed, forged, …).
+    #[serde(default)]
+    pub dropped_in: u64,
     pub rekey_in_secs: Option<u64>,
     pub expire_in_secs: Option<u64>,
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use iketcp_ctl::{ChildSaStatus, IkeSaStatus, Reply, Request};
+use iketcp_ctl::{ChildSaStatus, EspDrops, IkeSaStatus, Reply, Request};
 use iketcp_esp::Direction;
 use iketcp_io::Handle;
 use iketcp_node::Node;
@@ -76,6 +76,13 @@ pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
                         bytes_out: o.bytes,
                         packets_in: i.packets,
                         packets_out: o.packets,
+                        dropped_in: i.truncated
+                            + i.replayed
+                            + i.auth_failed
+                            + i.bad_padding
+                            + i.bad_inner
+                            + i.selector_mismatch
+                            + i.expired,
                         rekey_in_secs: c
                             .rekey_at
                             .map(|t| t.saturating_duration_since(now).as_secs()),
@@ -87,6 +94,24 @@ pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
                 .collect(),
         })
         .collect()
+}
+
+/// Inbound ESP dropped since start, by reason.
+pub fn esp_drops(node: &Node) -> EspDrops {
+    let dp = node.data_path();
+    let s = dp.stats();
+    EspDrops {
+        not_esp: s.not_esp,
+        unknown_spi: s.unknown_spi,
+        truncated: s.truncated,
+        replayed: s.replayed,
+        auth_failed: s.auth_failed,
+        bad_padding: s.bad_padding,
+        bad_inner: s.bad_inner,
+        selector_mismatch: s.selector_mismatch,
+        expired: s.expired,
+        ecn: dp.ecn_drops(),
+    }
 }
 
 /// The IKE SAs of connection `name`.
@@ -118,13 +143,17 @@ async fn answer(
                 .map(|h| h.entries(connection.as_deref()))
                 .unwrap_or_default();
             handle
-                .inspect(move |n| status(n, connection.as_deref()))
+                .inspect(move |n| (status(n, connection.as_deref()), esp_drops(n)))
                 .await
                 .map_or_else(
                     || Reply::Error {
                         message: "the node is gone".into(),
                     },
-                    |ike_sas| Reply::Status { ike_sas, history },
+                    |(ike_sas, esp_dropped)| Reply::Status {
+                        ike_sas,
+                        history,
+                        esp_dropped,
+                    },
                 )
         }
         Request::Up { connection } => {

@@ -229,3 +229,58 @@ fn iperf_survives_child_and_ike_rekeys() {
         "the Child SA was rekeyed: {after:?}"
     );
 }
+
+// Bad input on the data path over UDP: unknown SPIs, forgeries and truncated packets on
+// the Child SA's SPI are dropped, counted by reason (what `iketcp status` shows), never
+// delivered, and the tunnel goes on carrying traffic.
+#[test]
+fn forged_and_unknown_esp_is_dropped_and_counted() {
+    if !ready() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(6);
+    let net = Net::new(&t);
+    let pair = TunPair::new(&format!("iketcpd-bad-{t}"), "start = \"start\"");
+    let (a, b) = pair.start(&net);
+    a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    let gw = b.status();
+    let spi = u32::from_str_radix(&gw[0].children[0].spi_in, 16).unwrap();
+    // From the road warrior's namespace to the gateway's NAT-T port: 500 packets with
+    // an SPI nobody uses, 300 with the Child SA's SPI and a made-up body, 20 with the
+    // Child SA's SPI and nothing after the sequence number.
+    let script = format!(
+        "import socket,os\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         d=('10.204.0.2',4500)\n\
+         for i in range(500): s.sendto((0x0badf00d).to_bytes(4,'big')+(i+1).to_bytes(4,'big')+os.urandom(100),d)\n\
+         for i in range(300): s.sendto(({spi}).to_bytes(4,'big')+(i+1).to_bytes(4,'big')+os.urandom(100),d)\n\
+         for i in range(20): s.sendto(({spi}).to_bytes(4,'big')+(i+1).to_bytes(4,'big'),d)\n"
+    );
+    assert!(sh(&[
+        "ip", "netns", "exec", &net.a, "python3", "-c", &script
+    ]));
+    let drops = || match b.ask(&iketcp_ctl::Request::Status { connection: None }) {
+        Ok(iketcp_ctl::Reply::Status { esp_dropped, .. }) => esp_dropped,
+        other => panic!("{other:?}"),
+    };
+    wait_for("the drops counted", || {
+        let d = drops();
+        d.unknown_spi >= 500 && d.auth_failed + d.truncated >= 320
+    });
+    let d = drops();
+    assert_eq!((d.unknown_spi, d.auth_failed), (500, 300), "{d:?}");
+    assert!(d.truncated >= 20, "{d:?}");
+    let child = &b.status()[0].children[0];
+    assert_eq!(child.dropped_in, d.auth_failed + d.truncated, "{child:?}");
+    // Nothing of it came out of the device, and the tunnel still works.
+    let ping = Command::new("ip")
+        .args([
+            "netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2", "-W", "2",
+        ])
+        .args(["-I", "10.1.0.1", "10.2.0.1"])
+        .output()
+        .unwrap();
+    assert!(ping.status.success());
+    assert!(b.status()[0].children[0].packets_in >= 3);
+}
