@@ -31,6 +31,9 @@ use crate::driver::{Io, Report};
 /// Room in front of every packet written to the device, for its virtio header.
 const HEADROOM: usize = VIRTIO_NET_HDR_LEN;
 
+/// Datagrams (each up to a GRO batch) taken per receive call.
+const RECV_BATCH: usize = 4;
+
 /// Most bytes one UDP read or one GSO send carries.
 const MAX_UDP_BATCH: usize = 65_535;
 
@@ -205,51 +208,54 @@ pub(crate) async fn udp_reader(
     io: mpsc::UnboundedSender<Io>,
 ) {
     let local = port.local;
-    let mut buf = vec![0u8; MAX_UDP_BATCH];
+    // Several GRO batches per system call (recvmmsg) when they queue up.
+    let mut bufs = vec![vec![0u8; MAX_UDP_BATCH]; RECV_BATCH];
     let mut delivery = Delivery::new(sink);
     loop {
         if port.sock.readable().await.is_err() {
             return;
         }
-        let mut meta = [RecvMeta::default()];
+        let mut meta = [RecvMeta::default(); RECV_BATCH];
         let r = port.sock.try_io(Interest::READABLE, || {
-            let mut slices = [io::IoSliceMut::new(&mut buf)];
+            let mut slices: Vec<io::IoSliceMut<'_>> =
+                bufs.iter_mut().map(|b| io::IoSliceMut::new(b)).collect();
             port.state
                 .recv((&*port.sock).into(), &mut slices, &mut meta)
         });
-        match r {
-            Ok(_) => {}
+        let n = match r {
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             // ICMP errors of earlier sends surface here; the socket goes on.
             Err(e) => {
                 debug!("UDP {local}: {e}");
                 continue;
             }
-        }
-        let m = &meta[0];
-        // RFC 6040 at decapsulation (R-ESP-2): the outer header's ECN field.
-        let outer = match m.ecn {
-            None => Ecn::NotEct,
-            Some(quinn_udp::EcnCodepoint::Ect0) => Ecn::Ect0,
-            Some(quinn_udp::EcnCodepoint::Ect1) => Ecn::Ect1,
-            Some(quinn_udp::EcnCodepoint::Ce) => Ecn::Ce,
         };
-        let stride = if m.stride == 0 { m.len } else { m.stride };
-        for d in buf[..m.len].chunks(stride.max(1)) {
-            let esp = Path::udp(local, m.addr).needs_non_esp_marker()
-                && matches!(udp::classify(d), Ok(Datagram::Esp(_)));
-            if esp {
-                if let Err(e) = delivery.unprotect(&dp, d, outer) {
-                    debug!("ESP from {} dropped: {e}", m.addr);
-                }
-            } else {
-                let io_msg = Io::Datagram {
-                    local,
-                    remote: m.addr,
-                    data: d.to_vec(),
-                };
-                if io.send(io_msg).is_err() {
-                    return;
+        for (m, buf) in meta.iter().zip(&bufs).take(n) {
+            // RFC 6040 at decapsulation (R-ESP-2): the outer header's ECN field.
+            let outer = match m.ecn {
+                None => Ecn::NotEct,
+                Some(quinn_udp::EcnCodepoint::Ect0) => Ecn::Ect0,
+                Some(quinn_udp::EcnCodepoint::Ect1) => Ecn::Ect1,
+                Some(quinn_udp::EcnCodepoint::Ce) => Ecn::Ce,
+            };
+            let stride = if m.stride == 0 { m.len } else { m.stride };
+            for d in buf[..m.len].chunks(stride.max(1)) {
+                let esp = Path::udp(local, m.addr).needs_non_esp_marker()
+                    && matches!(udp::classify(d), Ok(Datagram::Esp(_)));
+                if esp {
+                    if let Err(e) = delivery.unprotect(&dp, d, outer) {
+                        debug!("ESP from {} dropped: {e}", m.addr);
+                    }
+                } else {
+                    let io_msg = Io::Datagram {
+                        local,
+                        remote: m.addr,
+                        data: d.to_vec(),
+                    };
+                    if io.send(io_msg).is_err() {
+                        return;
+                    }
                 }
             }
         }

@@ -38,9 +38,61 @@ fn ping_ms(ns: &str, from: &str, to: &str) -> Option<f64> {
     rtts.get(rtts.len() / 2).copied()
 }
 
-/// What one run through the tunnel measured.
+/// How many transfers of how long each figure is the median of.
+fn runs() -> usize {
+    std::env::var("IKETCP_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+const SECS: u32 = 4;
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// Median Mbit/s of `runs()` transfers.
+fn goodput(ns_client: &str, ns_server: &str, server: &str, from: &str) -> Option<f64> {
+    median(
+        (0..runs())
+            .filter_map(|_| iperf(ns_client, ns_server, server, from))
+            .collect(),
+    )
+}
+
+/// CPU seconds (user and system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) close with ')'.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// 1 % of the packets entering `ns` dropped at random (nftables `numgen`), or not.
+fn loss(ns: &str, on: bool) {
+    if on {
+        for r in [
+            "add table inet iktloss",
+            "add chain inet iktloss in { type filter hook input priority 0 ; }",
+            "add rule inet iktloss in numgen random mod 100 < 1 drop",
+        ] {
+            assert!(netns::nft(ns, r), "nft {r}");
+        }
+    } else {
+        netns::nft(ns, "delete table inet iktloss");
+    }
+}
+
+/// What one configuration measured.
+#[derive(Default)]
 struct Run {
     mbits: Option<f64>,
+    lossy_mbits: Option<f64>,
+    cpu_per_gbit: Option<f64>,
     idle_ms: Option<f64>,
     loaded_ms: Option<f64>,
 }
@@ -54,20 +106,52 @@ fn tunnel(net: &Net, tcp: bool) -> Option<Run> {
     let (a, b) = pair.start(net);
     a.wait_tunnel(Duration::from_secs(15))?;
     let idle_ms = ping_ms(&net.a, "10.1.0.1", "10.2.0.1");
+    let pids = [a.child.id(), b.child.id()];
+    let cpu0: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
+    let mbits = goodput(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+    let cpu = pids.iter().map(|p| cpu_secs(*p)).sum::<f64>() - cpu0;
+    let gbits = mbits.map(|m| m * f64::from(SECS) * runs() as f64 / 1000.0);
     // R-ESP-4: the latency an inner flow sees while a bulk transfer fills the tunnel.
     let a_ns = net.a.clone();
     let pinger = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
         ping_ms(&a_ns, "10.1.0.1", "10.2.0.1")
     });
-    let mbits = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+    let _ = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
     let loaded_ms = pinger.join().ok().flatten();
+    loss(&net.b, true);
+    let lossy_mbits = goodput(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+    loss(&net.b, false);
     drop((a, b));
     Some(Run {
         mbits,
+        lossy_mbits,
+        cpu_per_gbit: gbits.filter(|g| *g > 0.0).map(|g| cpu / g),
         idle_ms,
         loaded_ms,
     })
+}
+
+/// OpenVPN over TCP with AES-256-GCM on the same veth (`openvpn.sh`), if installed.
+fn openvpn(net: &Net, lossy: bool) -> Option<f64> {
+    loss(&net.b, lossy);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/openvpn.sh");
+    let v: Vec<f64> = (0..runs())
+        .filter_map(|_| {
+            let out = Command::new("bash")
+                .args([script, &net.a, &net.b, &SECS.to_string()])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let r = text.trim().parse().ok();
+            if r.is_none() {
+                println!("openvpn: {}", text.trim());
+            }
+            r
+        })
+        .collect();
+    loss(&net.b, false);
+    median(v)
 }
 
 fn main() {
@@ -80,29 +164,60 @@ fn main() {
         return;
     }
     let net = Net::new(&format!("{}", std::process::id() % 10_000));
-    let plain = iperf(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
-    let over_tcp = tunnel(&net, true);
-    let over_udp = tunnel(&net, false);
-    let show = |x: Option<f64>| x.map_or("failed".to_string(), |v| format!("{v:.0} Mbit/s"));
-    let ms = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2} ms"));
-    println!("plain TCP over the veth:           {}", show(plain));
-    for (name, r) in [("TCP", &over_tcp), ("UDP", &over_udp)] {
-        match r {
-            Some(r) => println!(
-                "through the tunnel, ESP over {name}:  {}; ping {} idle, {} under that load",
-                show(r.mbits),
-                ms(r.idle_ms),
-                ms(r.loaded_ms)
-            ),
-            None => println!("through the tunnel, ESP over {name}:  no tunnel"),
-        }
-    }
-    let get = |r: &Option<Run>| r.as_ref().and_then(|r| r.mbits);
-    if let (Some(p), Some(t), Some(u)) = (plain, get(&over_tcp), get(&over_udp)) {
+    let plain = goodput(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
+    loss(&net.b, true);
+    let plain_lossy = goodput(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
+    loss(&net.b, false);
+    let over_tcp = tunnel(&net, true).unwrap_or_default();
+    let over_udp = tunnel(&net, false).unwrap_or_default();
+    let ovpn = Run {
+        mbits: openvpn(&net, false),
+        lossy_mbits: openvpn(&net, true),
+        ..Run::default()
+    };
+    let mb = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let ratio = |x: Option<f64>, base: Option<f64>| match (x, base) {
+        (Some(x), Some(b)) if b > 0.0 => format!("{:.3}", x / b),
+        _ => "-".to_string(),
+    };
+    let ms = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
+    println!(
+        "median of {} transfers of {SECS} s each; Mbit/s; 1 % loss: random drops into the receiver",
+        runs()
+    );
+    println!(
+        "{:<22} {:>8} {:>9} {:>12} {:>9} {:>14} {:>9} {:>9}",
+        "", "Mbit/s", "× plain", "1 % loss", "× plain", "CPU s / Gbit", "ping ms", "loaded"
+    );
+    println!(
+        "{:<22} {:>8} {:>9} {:>12} {:>9} {:>14} {:>9} {:>9}",
+        "plain TCP, veth",
+        mb(plain),
+        "1",
+        mb(plain_lossy),
+        "1",
+        "-",
+        "-",
+        "-"
+    );
+    for (name, r) in [
+        ("ESP over TCP", &over_tcp),
+        ("ESP over UDP", &over_udp),
+        ("OpenVPN over TCP", &ovpn),
+    ] {
         println!(
-            "ratios to plain TCP: over TCP {:.3}, over UDP {:.3} (OpenVPN over TCP on this machine: 0.018)",
-            t / p,
-            u / p
+            "{:<22} {:>8} {:>9} {:>12} {:>9} {:>14} {:>9} {:>9}",
+            name,
+            mb(r.mbits),
+            ratio(r.mbits, plain),
+            mb(r.lossy_mbits),
+            ratio(r.lossy_mbits, plain_lossy),
+            r.cpu_per_gbit.map_or("-".into(), |c| format!("{c:.2}")),
+            ms(r.idle_ms),
+            ms(r.loaded_ms),
         );
+    }
+    if let (Some(t), Some(o)) = (over_tcp.mbits, ovpn.mbits) {
+        println!("ESP over TCP / OpenVPN over TCP: {:.1}×", t / o);
     }
 }
