@@ -29,7 +29,7 @@ IPERF_PID=
 cleanup() {
     [ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null
     local pids=() f
-    for f in "$T"/a.pid "$T"/b.pid; do
+    for f in "$T"/client.pid "$T"/server.pid; do
         [ -s "$f" ] && pids+=("$(cat "$f")")
     done
     if [ ${#pids[@]} -gt 0 ]; then
@@ -62,6 +62,8 @@ cd "$T" || fail "cd $T"
 ) >pki.log 2>&1 || fail "openssl: $(tail -n1 pki.log)"
 
 # Options shared by both ends. P2P TLS mode (no `server`/`client` helper macros).
+# --cd: --daemon chdirs to /, and a restart (e.g. the client's first connect racing the
+# server's listen) re-reads the relative key/cert paths.
 # disable-dco: DCO needs the ovpn-dco kernel module; keep both ends on the same,
 # always-available userspace data path. sndbuf/rcvbuf 0 leave the socket buffers to
 # kernel autotuning; TCP_NODELAY stops Nagle delaying tunnelled packets.
@@ -69,29 +71,32 @@ common=(
     --dev-type tun --topology p2p --tun-mtu 1500
     --data-ciphers AES-256-GCM --cipher AES-256-GCM
     --ca ca.crt --sndbuf 0 --rcvbuf 0 --socket-flags TCP_NODELAY
-    --disable-dco --verb 3 --daemon
+    --disable-dco --verb 3 --daemon --cd "$T"
 )
 ip netns exec "$B" openvpn "${common[@]}" --tls-server --dh none \
     --proto tcp-server --local 10.204.0.2 --lport 1194 \
     --dev ovpnb --ifconfig 10.8.0.2 10.8.0.1 \
     --cert server.crt --key server.key --remote-cert-tls client \
-    --writepid "$T/b.pid" --log "$T/b.log" || fail "openvpn server did not start"
+    --writepid "$T/server.pid" --log "$T/server.log" || fail "openvpn server did not start"
 ip netns exec "$A" openvpn "${common[@]}" --tls-client \
     --proto tcp-client --remote 10.204.0.2 1194 --nobind \
     --dev ovpna --ifconfig 10.8.0.1 10.8.0.2 \
     --cert client.crt --key client.key --remote-cert-tls server \
-    --writepid "$T/a.pid" --log "$T/a.log" || fail "openvpn client did not start"
+    --writepid "$T/client.pid" --log "$T/client.log" || fail "openvpn client did not start"
 
-# Wait (at most ~20 s) until a ping gets through the tunnel.
-up=
-for _ in $(seq 20); do
-    if ip netns exec "$A" ping -c1 -W1 10.8.0.2 >/dev/null 2>&1; then up=1; break; fi
+# Wait (at most 20 s) until a ping gets through the tunnel; give up early if an
+# OpenVPN process has exited. $SECONDS is bash's clock (hence DUR above).
+deadline=$((SECONDS + 20)) dead=
+until ip netns exec "$A" ping -c1 -W1 10.8.0.2 >/dev/null 2>&1; do
+    for f in client server; do
+        [ -s $f.pid ] && ! kill -0 "$(cat $f.pid)" 2>/dev/null && dead="$dead $f"
+    done
+    if [ -n "$dead" ] || [ $SECONDS -ge $deadline ]; then
+        tail -n5 client.log server.log >&2
+        fail "tunnel not up${dead:+ (openvpn exited:$dead)} within 20 s (logs on stderr)"
+    fi
     sleep 0.2
 done
-if [ -z "$up" ]; then
-    tail -n5 a.log b.log >&2
-    fail "tunnel not up within 20 s (logs above on stderr)"
-fi
 
 # One-shot iperf3 server in NS_B; wait (at most 5 s) until it listens.
 ip netns exec "$B" iperf3 -s -1 -B 10.8.0.2 >iperf-s.log 2>&1 &
