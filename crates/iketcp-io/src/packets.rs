@@ -23,7 +23,7 @@ use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 use tun_rs::{AsyncDevice, GROTable, VIRTIO_NET_HDR_LEN};
 
 use crate::driver::{Io, Report};
@@ -289,9 +289,8 @@ pub(crate) async fn tun_reader(
     io: mpsc::UnboundedSender<Io>,
 ) {
     let mut original = vec![0u8; HEADROOM + 65_535];
-    // A GSO read is cut into packets of at most the MTU; a TCP send of 64 KiB at the
-    // smallest MTU makes about 120 of them.
-    // Segments are at most a route's MTU and a packet at most the device's; calloc'd
+    // A GSO read is cut into segments of at most a route's MTU (a 64 KiB TCP send at
+    // the smallest makes about 50), and a packet is at most the device's MTU; calloc'd
     // buffers cost memory only once a burst touches them.
     let count = (65_535 / min_mtu.max(576) + 2).min(tun_rs::IDEAL_BATCH_SIZE);
     let mut bufs: Vec<Vec<u8>> = (0..count).map(|_| vec![0u8; mtu.max(576) + 64]).collect();
@@ -306,11 +305,14 @@ pub(crate) async fn tun_reader(
         {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            // One unreadable packet (a malformed virtio header, more segments than
+            // buffers) costs that packet only.
+            Err(e) if matches!(e.kind(), io::ErrorKind::Other | io::ErrorKind::InvalidData) => {
+                debug!("tunnel device: packet dropped: {e}");
+                continue;
+            }
             Err(e) => {
-                debug!("tunnel device: {e}");
-                if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidData {
-                    continue;
-                }
+                warn!("tunnel device: {e}: no more packets are read from it");
                 return;
             }
         };

@@ -23,15 +23,13 @@ done
 
 T=$(mktemp -d) || fail "mktemp"
 IPERF_PID=
+OVPN_PIDS=()
 
 # Kill what we started and wait for the OpenVPN processes to go: the tun devices
 # disappear only once their owner has exited.
 cleanup() {
     [ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null
-    local pids=() f
-    for f in "$T"/client.pid "$T"/server.pid; do
-        [ -s "$f" ] && pids+=("$(cat "$f")")
-    done
+    local pids=("${OVPN_PIDS[@]}")
     if [ ${#pids[@]} -gt 0 ]; then
         kill "${pids[@]}" 2>/dev/null
         for _ in $(seq 50); do
@@ -73,27 +71,36 @@ common=(
     --ca ca.crt --sndbuf 0 --rcvbuf 0 --socket-flags TCP_NODELAY
     --disable-dco --verb 3 --daemon --cd "$T"
 )
-ip netns exec "$B" openvpn "${common[@]}" --tls-server --dh none \
+# start_ovpn NS ROLE ARGS...: start a daemon with ROLE.pid/ROLE.log in $T. The pid file
+# exists once --daemon returns, but OpenVPN deletes it on exit, so keep the pid.
+start_ovpn() {
+    local ns=$1 role=$2 pid
+    shift 2
+    ip netns exec "$ns" openvpn "${common[@]}" "$@" \
+        --writepid "$T/$role.pid" --log "$T/$role.log" || fail "openvpn $role did not start"
+    pid=$(cat "$role.pid") || fail "openvpn $role wrote no pid file"
+    OVPN_PIDS+=("$pid")
+}
+start_ovpn "$B" server --tls-server --dh none \
     --proto tcp-server --local 10.204.0.2 --lport 1194 \
     --dev ovpnb --ifconfig 10.8.0.2 10.8.0.1 \
-    --cert server.crt --key server.key --remote-cert-tls client \
-    --writepid "$T/server.pid" --log "$T/server.log" || fail "openvpn server did not start"
-ip netns exec "$A" openvpn "${common[@]}" --tls-client \
+    --cert server.crt --key server.key --remote-cert-tls client
+start_ovpn "$A" client --tls-client \
     --proto tcp-client --remote 10.204.0.2 1194 --nobind \
     --dev ovpna --ifconfig 10.8.0.1 10.8.0.2 \
-    --cert client.crt --key client.key --remote-cert-tls server \
-    --writepid "$T/client.pid" --log "$T/client.log" || fail "openvpn client did not start"
+    --cert client.crt --key client.key --remote-cert-tls server
 
 # Wait (at most 20 s) until a ping gets through the tunnel; give up early if an
 # OpenVPN process has exited. $SECONDS is bash's clock (hence DUR above).
 deadline=$((SECONDS + 20)) dead=
 until ip netns exec "$A" ping -c1 -W1 10.8.0.2 >/dev/null 2>&1; do
-    for f in client server; do
-        [ -s $f.pid ] && ! kill -0 "$(cat $f.pid)" 2>/dev/null && dead="$dead $f"
+    for pid in "${OVPN_PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null || dead="an openvpn process exited"
     done
-    if [ -n "$dead" ] || [ $SECONDS -ge $deadline ]; then
+    [ $SECONDS -ge $deadline ] && dead="timed out after 20 s"
+    if [ -n "$dead" ]; then
         tail -n5 client.log server.log >&2
-        fail "tunnel not up${dead:+ (openvpn exited:$dead)} within 20 s (logs on stderr)"
+        fail "tunnel not up: $dead (logs on stderr)"
     fi
     sleep 0.2
 done
