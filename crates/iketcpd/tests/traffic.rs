@@ -284,3 +284,121 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
     assert!(ping.status.success());
     assert!(b.status()[0].children[0].packets_in >= 3);
 }
+
+/// The shared folder beside the repository (tools, specs).
+fn shared_dir() -> std::path::PathBuf {
+    std::env::var_os("IKETCP_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+// What the daemons put on the wire, checked by Wireshark: a capture of the outer TCP
+// between two daemons (fallback with UDP dropped, ping through the tunnel, a Child SA
+// rekey) passes `validate-pcap.sh` with the keys the road warrior exported as its SAs
+// came up and rekeyed: every SK payload and every ESP packet decrypted and verified.
+#[test]
+fn wireshark_decrypts_a_capture_with_the_exported_keys() {
+    if !ready() {
+        return;
+    }
+    let validator = shared_dir().join("tools/wireshark/validate-pcap.sh");
+    if !sh(&["tshark", "--version"]) || !validator.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI installs tshark and has the tools"
+        );
+        println!("skipped: needs tshark and {}", validator.display());
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(7);
+    let net = Net::new(&t);
+    drop_udp(&net.b);
+    let pair = TunPair::new(
+        &format!("iketcpd-pcap-{t}"),
+        "enable_tcp = \"fallback\"\nstart = \"start\"\nchild_rekey_time = \"3s\"",
+    );
+    let keys = pair.dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let road = std::fs::read_to_string(&pair.road).unwrap().replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nkey_export_dir = \"{}\"\n", keys.display()),
+        1,
+    );
+    std::fs::write(&pair.road, road).unwrap();
+    let pcap = pair.dir.join("outer.pcap");
+    let mut tshark = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.b,
+            "tshark",
+            "-n",
+            "-i",
+            &format!("v{t}b"),
+        ])
+        .args(["-f", "tcp port 4500", "-w"])
+        .arg(&pcap)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tshark starts");
+    // Live once it says "Capturing on"; the connection comes a UDP retransmission
+    // (a second) after the daemons start, so it is captured from its first byte.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = tshark.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("Capturing on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("tshark started capturing");
+    let (a, _b) = pair.start(&net);
+    let first = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    assert_eq!(first[0].transport, "tcp");
+    let ping = || {
+        Command::new("ip")
+            .args([
+                "netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2", "-W", "2",
+            ])
+            .args(["-I", "10.1.0.1", "10.2.0.1"])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(ping());
+    let old = first[0].children[0].spi_in.clone();
+    wait_for("the Child SA rekey", || {
+        a.try_status()
+            .is_some_and(|s| s.iter().flat_map(|x| &x.children).any(|c| c.spi_in != old))
+    });
+    assert!(ping());
+    sh(&["kill", "-INT", &tshark.id().to_string()]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while tshark.try_wait().ok().flatten().is_none() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = tshark.kill();
+    let _ = tshark.wait();
+    let out = Command::new("bash")
+        .arg(&validator)
+        .args(["-p", "4500", "-D", "-q", "-k"])
+        .arg(&keys)
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "validate-pcap.sh: {text}");
+    println!("{text}");
+}
