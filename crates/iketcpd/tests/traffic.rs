@@ -248,14 +248,16 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
     let spi = u32::from_str_radix(&gw[0].children[0].spi_in, 16).unwrap();
     // From the road warrior's namespace to the gateway's NAT-T port: 500 packets with
     // an SPI nobody uses, 300 with the Child SA's SPI and a made-up body, 20 with the
-    // Child SA's SPI and nothing after the sequence number.
+    // Child SA's SPI and nothing after the sequence number; paced, so that no socket
+    // buffer overflows and every one of them is counted.
     let script = format!(
-        "import socket,os\n\
+        "import socket,os,time\n\
          s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
          d=('10.204.0.2',4500)\n\
-         for i in range(500): s.sendto((0x0badf00d).to_bytes(4,'big')+(i+1).to_bytes(4,'big')+os.urandom(100),d)\n\
-         for i in range(300): s.sendto(({spi}).to_bytes(4,'big')+(i+1).to_bytes(4,'big')+os.urandom(100),d)\n\
-         for i in range(20): s.sendto(({spi}).to_bytes(4,'big')+(i+1).to_bytes(4,'big'),d)\n"
+         h=lambda spi,i: spi.to_bytes(4,'big')+(i+1).to_bytes(4,'big')\n\
+         P=[h(0x0badf00d,i)+os.urandom(100) for i in range(500)]\n\
+         P+=[h({spi},i)+os.urandom(100) for i in range(300)]+[h({spi},i) for i in range(20)]\n\
+         for i,p in enumerate(P): s.sendto(p,d); i%20==19 and time.sleep(0.002)\n"
     );
     assert!(sh(&[
         "ip", "netns", "exec", &net.a, "python3", "-c", &script
@@ -264,10 +266,15 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
         Ok(iketcp_ctl::Reply::Status { esp_dropped, .. }) => esp_dropped,
         other => panic!("{other:?}"),
     };
-    wait_for("the drops counted", || {
+    let counted = (0..500).any(|_| {
         let d = drops();
-        d.unknown_spi >= 500 && d.auth_failed + d.truncated >= 320
+        if d.unknown_spi >= 500 && d.auth_failed + d.truncated >= 320 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        false
     });
+    assert!(counted, "not all counted: {:?}", drops());
     let d = drops();
     assert_eq!((d.unknown_spi, d.auth_failed), (500, 300), "{d:?}");
     assert!(d.truncated >= 20, "{d:?}");
