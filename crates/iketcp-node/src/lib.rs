@@ -8,6 +8,9 @@
 //! ESP by the path of its Child SA. It reads no clock, opens no socket and spawns
 //! nothing: the I/O layer opens the connections and sends the datagrams it is told to.
 //!
+//! The ESP state sits in a [`DataPath`] the node shares: an I/O layer may protect and
+//! unprotect packets on it from other threads, in parallel with the node (IKE).
+//!
 //! Contract (as for the engines): after every [`Node::handle`], [`Node::handle_timeout`]
 //! or command, drain [`Node::poll_output`] until it returns `None`, then wait for input
 //! or [`Node::poll_timeout`]. `now` never goes backwards.
