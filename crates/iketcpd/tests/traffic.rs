@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -292,6 +293,133 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
     assert!(b.status()[0].children[0].packets_in >= 3);
 }
 
+/// tshark writing what crosses an interface of a namespace into a file.
+struct Capture(std::process::Child);
+
+impl Capture {
+    /// Returns once tshark says it is capturing.
+    fn start(ns: &str, iface: &str, filter: &str, file: &Path) -> Capture {
+        let mut tshark = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "tshark", "-n", "-i", iface, "-f", filter, "-w",
+            ])
+            .arg(file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tshark starts");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = tshark.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("Capturing on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let c = Capture(tshark);
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("tshark started capturing");
+        c
+    }
+
+    /// SIGINT, so that tshark writes out what it holds; killed if it takes too long.
+    fn stop(mut self) {
+        sh(&["kill", "-INT", &self.0.id().to_string()]);
+        let end = Instant::now() + Duration::from_secs(10);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// R-ESP-1's counterpart over UDP: genuine ESP packets captured on the wire and sent
+// again are refused by the anti-replay window, counted as replayed, never delivered.
+#[test]
+fn replayed_esp_is_dropped_and_counted() {
+    if !ready() {
+        return;
+    }
+    if !sh(&["tshark", "--version"]) {
+        assert!(std::env::var("CI").is_err(), "CI installs tshark");
+        println!("skipped: needs tshark");
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(8);
+    let net = Net::new(&t);
+    let pair = TunPair::new(&format!("iketcpd-replay-{t}"), "start = \"start\"");
+    let (a, b) = pair.start(&net);
+    a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    let pcap = pair.dir.join("esp.pcap");
+    let capture = Capture::start(
+        &net.b,
+        &format!("v{t}b"),
+        "udp dst port 4500 and dst host 10.204.0.2",
+        &pcap,
+    );
+    let ping = || {
+        Command::new("ip")
+            .args([
+                "netns", "exec", &net.a, "ping", "-c", "5", "-i", "0.2", "-W", "2",
+            ])
+            .args(["-I", "10.1.0.1", "10.2.0.1"])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(ping());
+    capture.stop();
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-T", "fields", "-e", "udp.payload"])
+        .output()
+        .unwrap();
+    // ESP in UDP: not the non-ESP marker, not a keepalive.
+    let esp: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.replace(':', ""))
+        .filter(|l| l.len() > 16 && !l.starts_with("00000000"))
+        .collect();
+    // tshark says it captures a moment before it does: the first packets may be missed.
+    assert!(!esp.is_empty(), "nothing captured");
+    let before = b.status()[0].children[0].packets_in;
+    let script = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         for h in {esp:?}: s.sendto(bytes.fromhex(h),('10.204.0.2',4500)); time.sleep(0.01)\n"
+    );
+    assert!(sh(&[
+        "ip", "netns", "exec", &net.a, "python3", "-c", &script
+    ]));
+    let drops = || match b.ask(&iketcp_ctl::Request::Status { connection: None }) {
+        Ok(iketcp_ctl::Reply::Status { esp_dropped, .. }) => esp_dropped,
+        other => panic!("{other:?}"),
+    };
+    wait_for("the replays counted", || {
+        drops().replayed >= esp.len() as u64
+    });
+    assert_eq!(drops().replayed, esp.len() as u64);
+    assert_eq!(
+        b.status()[0].children[0].packets_in,
+        before,
+        "nothing delivered"
+    );
+    assert!(ping(), "the tunnel still works");
+}
+
 /// The shared folder beside the repository (tools, specs).
 fn shared_dir() -> std::path::PathBuf {
     std::env::var_os("IKETCP_SHARED")
@@ -334,39 +462,7 @@ fn wireshark_decrypts_a_capture_with_the_exported_keys() {
     );
     std::fs::write(&pair.road, road).unwrap();
     let pcap = pair.dir.join("outer.pcap");
-    let mut tshark = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &net.b,
-            "tshark",
-            "-n",
-            "-i",
-            &format!("v{t}b"),
-        ])
-        .args(["-f", "tcp port 4500", "-w"])
-        .arg(&pcap)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("tshark starts");
-    // Live once it says "Capturing on"; the connection comes a UDP retransmission
-    // (a second) after the daemons start, so it is captured from its first byte.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = tshark.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("Capturing on") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("tshark started capturing");
+    let capture = Capture::start(&net.b, &format!("v{t}b"), "tcp port 4500", &pcap);
     let (a, _b) = pair.start(&net);
     let first = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
     assert_eq!(first[0].transport, "tcp");
@@ -387,13 +483,7 @@ fn wireshark_decrypts_a_capture_with_the_exported_keys() {
             .is_some_and(|s| s.iter().flat_map(|x| &x.children).any(|c| c.spi_in != old))
     });
     assert!(ping());
-    sh(&["kill", "-INT", &tshark.id().to_string()]);
-    let end = Instant::now() + Duration::from_secs(10);
-    while tshark.try_wait().ok().flatten().is_none() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = tshark.kill();
-    let _ = tshark.wait();
+    capture.stop();
     let out = Command::new("bash")
         .arg(&validator)
         .args(["-p", "4500", "-D", "-q", "-k"])
