@@ -15,7 +15,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::netns::{Net, TunPair, drop_udp, iperf, iperf_intervals, nft, root_or_skip, sh};
+use common::netns::{
+    Net, TunPair, drop_udp, iperf, iperf_intervals, nft, ping_inner, root_or_skip, sh,
+};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -72,6 +74,45 @@ fn check_flow(report: Option<serde_json::Value>, secs: u32) -> Vec<u64> {
     iv
 }
 
+/// Two daemons in their namespaces with the tunnel up: over TCP after falling back
+/// (UDP dropped at the gateway) when `tcp`, else over UDP. `road` holds extra lines of
+/// the road warrior's connection. Dropped in field order: daemons, files, namespaces.
+struct Tunnel {
+    a: Daemon,
+    b: Daemon,
+    pair: TunPair,
+    net: Net,
+    /// The road warrior's IKE SAs once the Child SA was up.
+    up: Vec<iketcp_ctl::IkeSaStatus>,
+    tag: String,
+}
+
+impl Tunnel {
+    fn new(n: u32, name: &str, tcp: bool, road: &str) -> Tunnel {
+        let tag = tag(n);
+        let net = Net::new(&tag);
+        let lines = if tcp {
+            drop_udp(&net.b);
+            format!("enable_tcp = \"fallback\"\nstart = \"start\"\n{road}")
+        } else {
+            format!("start = \"start\"\n{road}")
+        };
+        let pair = TunPair::new(&format!("iketcpd-{name}-{tag}"), &lines);
+        let (a, b) = pair.start(&net);
+        let up = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+        let want = if tcp { "tcp" } else { "udp" };
+        assert!(up[0].transport.starts_with(want), "{:?}", up[0]);
+        Tunnel {
+            a,
+            b,
+            pair,
+            net,
+            up,
+            tag,
+        }
+    }
+}
+
 /// The local ports of the road warrior's established connections to the gateway's 4500.
 fn connections(ns: &str) -> Vec<String> {
     let out = Command::new("ip")
@@ -103,14 +144,9 @@ fn iperf_through_the_tunnel_over_udp() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tag(2);
-    let net = Net::new(&t);
-    let pair = TunPair::new(&format!("iketcpd-udp-{t}"), "start = \"start\"");
-    let (a, _b) = pair.start(&net);
-    let up = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
-    assert!(up[0].transport.starts_with("udp"), "{:?}", up[0]);
-    check_flow(iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1", 3), 3);
-    let c = &a.status()[0].children[0];
+    let t = Tunnel::new(2, "udp", false, "");
+    check_flow(iperf(&t.net.a, &t.net.b, "10.2.0.1", "10.1.0.1", 3), 3);
+    let c = &t.a.status()[0].children[0];
     assert!(c.packets_out > 1000 && c.packets_in > 100, "{c:?}");
 }
 
@@ -123,16 +159,8 @@ fn iperf_through_the_tunnel_over_tcp_after_fallback() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tag(3);
-    let net = Net::new(&t);
-    drop_udp(&net.b);
-    let pair = TunPair::new(
-        &format!("iketcpd-tcp-{t}"),
-        "enable_tcp = \"fallback\"\nstart = \"start\"",
-    );
-    let (a, _b) = pair.start(&net);
-    let up = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
-    assert_eq!(up[0].transport, "tcp");
+    let t = Tunnel::new(3, "tcp", true, "");
+    let net = &t.net;
     let route = Command::new("ip")
         .args(["-n", &net.a, "route", "show", "10.2.0.0/24"])
         .output()
@@ -153,18 +181,10 @@ fn iperf_survives_a_reset_of_the_connection() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tag(4);
-    let net = Net::new(&t);
-    drop_udp(&net.b);
-    let pair = TunPair::new(
-        &format!("iketcpd-rst-{t}"),
-        "enable_tcp = \"fallback\"\nstart = \"start\"",
-    );
-    let (a, _b) = pair.start(&net);
-    let before = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
-    assert_eq!(before[0].transport, "tcp");
-    let flow = transfer(&net, 6);
-    wait_flowing(&a, 1 << 20);
+    let t = Tunnel::new(4, "rst", true, "");
+    let (net, a, before) = (&t.net, &t.a, &t.up);
+    let flow = transfer(net, 6);
+    wait_flowing(a, 1 << 20);
     let old = connections(&net.a);
     assert_eq!(old.len(), 1, "{old:?}");
     // The gateway's side answers the road warrior's next segment on this connection
@@ -206,16 +226,14 @@ fn iperf_survives_child_and_ike_rekeys() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tag(5);
-    let net = Net::new(&t);
-    drop_udp(&net.b);
-    let pair = TunPair::new(
-        &format!("iketcpd-rekey-{t}"),
-        "enable_tcp = \"fallback\"\nstart = \"start\"\nrekey_time = \"4s\"\nchild_rekey_time = \"2s\"",
+    let t = Tunnel::new(
+        5,
+        "rekey",
+        true,
+        "rekey_time = \"4s\"\nchild_rekey_time = \"2s\"",
     );
-    let (a, _b) = pair.start(&net);
-    let before = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
-    let flow = transfer(&net, 7);
+    let (a, before) = (&t.a, &t.up);
+    let flow = transfer(&t.net, 7);
     check_flow(flow.join().unwrap(), 7);
     let after = a.status();
     let ike = after
@@ -240,11 +258,8 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tag(6);
-    let net = Net::new(&t);
-    let pair = TunPair::new(&format!("iketcpd-bad-{t}"), "start = \"start\"");
-    let (a, b) = pair.start(&net);
-    a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    let t = Tunnel::new(6, "bad", false, "");
+    let (net, b) = (&t.net, &t.b);
     let gw = b.status();
     let spi = u32::from_str_radix(&gw[0].children[0].spi_in, 16).unwrap();
     // From the road warrior's namespace to the gateway's NAT-T port: 500 packets with
@@ -282,14 +297,8 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
     let child = &b.status()[0].children[0];
     assert_eq!(child.dropped_in, d.auth_failed + d.truncated, "{child:?}");
     // Nothing of it came out of the device, and the tunnel still works.
-    let ping = Command::new("ip")
-        .args([
-            "netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2", "-W", "2",
-        ])
-        .args(["-I", "10.1.0.1", "10.2.0.1"])
-        .output()
-        .unwrap();
-    assert!(ping.status.success());
+    let (ok, text) = ping_inner(&net.a, 3);
+    assert!(ok, "{text}");
     assert!(b.status()[0].children[0].packets_in >= 3);
 }
 
@@ -357,28 +366,16 @@ fn replayed_esp_is_dropped_and_counted() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tag(8);
-    let net = Net::new(&t);
-    let pair = TunPair::new(&format!("iketcpd-replay-{t}"), "start = \"start\"");
-    let (a, b) = pair.start(&net);
-    a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
-    let pcap = pair.dir.join("esp.pcap");
+    let tunnel = Tunnel::new(8, "replay", false, "");
+    let (net, b, t) = (&tunnel.net, &tunnel.b, &tunnel.tag);
+    let pcap = tunnel.pair.dir.join("esp.pcap");
     let capture = Capture::start(
         &net.b,
         &format!("v{t}b"),
         "udp dst port 4500 and dst host 10.204.0.2",
         &pcap,
     );
-    let ping = || {
-        Command::new("ip")
-            .args([
-                "netns", "exec", &net.a, "ping", "-c", "5", "-i", "0.2", "-W", "2",
-            ])
-            .args(["-I", "10.1.0.1", "10.2.0.1"])
-            .status()
-            .unwrap()
-            .success()
-    };
+    let ping = || ping_inner(&net.a, 5).0;
     assert!(ping());
     capture.stop();
     let out = Command::new("tshark")
@@ -466,16 +463,7 @@ fn wireshark_decrypts_a_capture_with_the_exported_keys() {
     let (a, _b) = pair.start(&net);
     let first = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
     assert_eq!(first[0].transport, "tcp");
-    let ping = || {
-        Command::new("ip")
-            .args([
-                "netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2", "-W", "2",
-            ])
-            .args(["-I", "10.1.0.1", "10.2.0.1"])
-            .status()
-            .unwrap()
-            .success()
-    };
+    let ping = || ping_inner(&net.a, 3).0;
     assert!(ping());
     let old = first[0].children[0].spi_in.clone();
     wait_for("the Child SA rekey", || {

@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::netns::{Net, TunPair, drop_udp, root_or_skip};
+use common::netns::{Net, TunPair, drop_udp, ping_inner, root_or_skip};
 
 // R-FB-1, R-ESP-1 end to end: UDP dropped by nftables at the gateway, the tunnel falls
 // back to TCP, and ping between the inner subnets goes through TUN, ESP over TCP, TUN.
@@ -30,18 +29,8 @@ fn ping_through_tun_over_tcp_with_udp_dropped() {
     let up = a.wait_tunnel(Duration::from_secs(15));
     let up = up.unwrap_or_else(|| panic!("no tunnel: {:?}", a.try_status()));
     assert_eq!(up[0].transport, "tcp");
-    let ping = Command::new("ip")
-        .args([
-            "netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2", "-W", "2",
-        ])
-        .args(["-I", "10.1.0.1", "10.2.0.1"])
-        .output()
-        .unwrap();
-    assert!(
-        ping.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ping.stdout)
-    );
+    let (ok, text) = ping_inner(&net.a, 3);
+    assert!(ok, "{text}");
     let s = a.status();
     let c = &s[0].children[0];
     assert!(c.packets_out >= 3 && c.packets_in >= 3, "{c:?}");
@@ -62,15 +51,8 @@ fn ondemand_starts_on_traffic() {
     let (a, _b) = pair.start(&net);
     std::thread::sleep(Duration::from_millis(300));
     assert!(a.status().is_empty(), "nothing before traffic");
-    let ping = Command::new("ip")
-        .args([
-            "netns", "exec", &net.a, "ping", "-c", "10", "-i", "0.2", "-W", "1",
-        ])
-        .args(["-I", "10.1.0.1", "10.2.0.1"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&ping.stdout);
-    assert!(ping.status.success(), "no answer at all: {text}");
+    let (ok, text) = ping_inner(&net.a, 10);
+    assert!(ok, "no answer at all: {text}");
     let s = a.status();
     assert!(s.iter().any(|x| x.state == "established"), "{s:?}");
 }

@@ -146,6 +146,21 @@ pub fn iperf_intervals(report: &serde_json::Value) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// `count` pings, 0.2 s apart, from the road warrior's inner address (10.1.0.1, in
+/// `ns`) to the gateway's (10.2.0.1) through the tunnel: whether an answer came back
+/// (ping's own success), and its output.
+pub fn ping_inner(ns: &str, count: u32) -> (bool, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-c", &count.to_string()])
+        .args(["-i", "0.2", "-W", "2", "-I", "10.1.0.1", "10.2.0.1"])
+        .output()
+        .expect("ping runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
 /// Runs one nft command (words split on spaces) in namespace `ns`.
 pub fn nft(ns: &str, rule: &str) -> bool {
     let mut c = vec!["ip", "netns", "exec", ns, "nft"];
