@@ -319,7 +319,7 @@ pub(crate) async fn tun_reader(
         for (b, &len) in bufs.iter().zip(&sizes).take(n) {
             esp.clear();
             match dp.protect(&b[..len], &mut esp) {
-                Protected::Esp { path, .. } => match path.stream() {
+                Protected::Esp { path } => match path.stream() {
                     Some(id) => streams.entry(id).or_default().extend_from_slice(&esp),
                     None => {
                         udp_gather(&udp, &mut batch, path.local, path.remote, &esp).await;

@@ -28,7 +28,7 @@ use crate::child::{ChildRoute, ip_selectors};
 pub enum Protected {
     /// ESP bytes were appended to the buffer: a datagram payload for a UDP path, a whole
     /// RFC 9329 frame (Length included) for a stream.
-    Esp { path: Path, len: usize },
+    Esp { path: Path },
     /// No Child SA's selectors match: dropped (RFC 4301 §5.1); IKE may want to start one.
     NoChildSa { src: IpAddr, dst: IpAddr },
     /// Not an IP packet, or the SA refused it (expired, sequence numbers used up).
@@ -154,10 +154,7 @@ impl DataPath {
                 }
             }
         }
-        Protected::Esp {
-            path,
-            len: out.len() - start,
-        }
+        Protected::Esp { path }
     }
 
     /// Inbound ESP: verifies and decrypts `packet` into `out` (which needs

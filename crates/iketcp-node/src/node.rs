@@ -452,7 +452,7 @@ impl Node {
     fn protect(&mut self, packet: &[u8]) {
         let mut esp = Vec::new();
         match self.dp.protect(packet, &mut esp) {
-            Protected::Esp { path, .. } => match path.stream() {
+            Protected::Esp { path } => match path.stream() {
                 None => self.out.push_back(Output::Datagram {
                     local: path.local,
                     remote: path.remote,

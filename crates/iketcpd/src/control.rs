@@ -114,6 +114,32 @@ pub fn esp_drops(node: &Node) -> EspDrops {
     }
 }
 
+/// Starts connection `name` with its Child SA (the newest configuration of that name,
+/// after a reload) and records the start in the history: the new IKE SA, the engine's
+/// refusal, or `None` when the node is gone.
+pub async fn start(
+    handle: &Handle,
+    history: &Mutex<History>,
+    name: &str,
+) -> Option<Result<IkeSaId, iketcp_proto::ApiError>> {
+    let n = name.to_string();
+    let r = handle
+        .command(move |ep, now| {
+            let child = ep
+                .peers()
+                .iter()
+                .rev()
+                .find(|p| p.name == n)
+                .and_then(|p| p.children.first().map(|c| c.name.clone()));
+            ep.initiate(now, &n, child.as_deref())
+        })
+        .await;
+    if let (Some(Ok(id)), Ok(mut h)) = (&r, history.lock()) {
+        h.started(*id, name);
+    }
+    r
+}
+
 /// The IKE SAs of connection `name`.
 pub async fn sas_of(handle: &Handle, name: String) -> Vec<IkeSaId> {
     handle
@@ -156,35 +182,17 @@ async fn answer(
                     },
                 )
         }
-        Request::Up { connection } => {
-            let name = connection.clone();
-            let r = handle
-                .command(move |ep, now| {
-                    let child = ep
-                        .peers()
-                        .iter()
-                        .find(|p| p.name == name)
-                        .and_then(|p| p.children.first().map(|c| c.name.clone()));
-                    ep.initiate(now, &name, child.as_deref())
-                })
-                .await;
-            match r {
-                Some(Ok(id)) => {
-                    if let Ok(mut h) = history.lock() {
-                        h.started(id, &connection);
-                    }
-                    Reply::Done {
-                        message: format!("{connection}: starting ({id})"),
-                    }
-                }
-                Some(Err(e)) => Reply::Error {
-                    message: format!("{connection}: {e}"),
-                },
-                None => Reply::Error {
-                    message: "the node is gone".into(),
-                },
-            }
-        }
+        Request::Up { connection } => match start(handle, history, &connection).await {
+            Some(Ok(id)) => Reply::Done {
+                message: format!("{connection}: starting ({id})"),
+            },
+            Some(Err(e)) => Reply::Error {
+                message: format!("{connection}: {e}"),
+            },
+            None => Reply::Error {
+                message: "the node is gone".into(),
+            },
+        },
         Request::Down { connection } => {
             let ids = sas_of(handle, connection.clone()).await;
             if ids.is_empty() {

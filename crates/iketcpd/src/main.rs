@@ -156,24 +156,8 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
         rt.key_export_dir.is_some(),
     ));
     for name in &rt.start {
-        let n = name.clone();
-        let r = handle
-            .command(move |ep, now| {
-                let child = ep
-                    .peers()
-                    .iter()
-                    .find(|p| p.name == n)
-                    .and_then(|p| p.children.first().map(|c| c.name.clone()));
-                ep.initiate(now, &n, child.as_deref())
-            })
-            .await;
-        match r {
-            Some(Ok(id)) => {
-                info!("{name}: starting ({id})");
-                if let Ok(mut h) = history.lock() {
-                    h.started(id, name);
-                }
-            }
+        match control::start(&handle, &history, name).await {
+            Some(Ok(id)) => info!("{name}: starting ({id})"),
             Some(Err(e)) => warn!("{name}: not started: {e}"),
             None => return Err("the node stopped".into()),
         }
@@ -198,20 +182,7 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
                     iketcp_io::Report::NoChildSa { src, dst } => {
                         if let Some(name) = ondemand.wanted(*src, *dst) {
                             info!("{name}: traffic from {src} to {dst}: starting on demand");
-                            let n = name.clone();
-                            let started = handle
-                                .command(move |ep, now| {
-                                    let child = ep
-                                        .peers()
-                                        .iter()
-                                        .find(|p| p.name == n)
-                                        .and_then(|p| p.children.first().map(|c| c.name.clone()));
-                                    ep.initiate(now, &n, child.as_deref())
-                                })
-                                .await;
-                            if let (Some(Ok(id)), Ok(mut h)) = (started, history.lock()) {
-                                h.started(id, &name);
-                            }
+                            control::start(&handle, &history, &name).await;
                         }
                     }
                     _ => {}

@@ -60,22 +60,7 @@ impl Reloader {
             .iter()
             .filter(|n| done.added.contains(n) || done.changed.contains(n))
         {
-            let n = name.clone();
-            let started = self
-                .handle
-                .command(move |ep, now| {
-                    let child = ep
-                        .peers()
-                        .iter()
-                        .rev()
-                        .find(|p| p.name == n)
-                        .and_then(|p| p.children.first().map(|c| c.name.clone()));
-                    ep.initiate(now, &n, child.as_deref())
-                })
-                .await;
-            if let (Some(Ok(id)), Ok(mut h)) = (started, self.history.lock()) {
-                h.started(id, name);
-            }
+            crate::control::start(&self.handle, &self.history, name).await;
         }
         if let Ok(mut current) = self.current.lock() {
             *current = new;
