@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use iketcp_io::DriverConfig;
+use iketcp_io::tls::MinVersion;
 use iketcp_node::NodeConfig;
 use iketcp_proto::config::{Certificate, Identity, PrivateKey, TrustStore, suites};
 use iketcp_proto::proposal::ProposalSpec;
@@ -74,7 +75,23 @@ pub struct Daemon {
     /// many retransmissions (strongSwan's `retransmit_timeout` and `retransmit_tries`).
     pub retransmit_timeout: Duration,
     pub retransmit_tries: u32,
+    /// TCP ports whose streams run inside TLS (R-TLS-1); a port also in `listen_tcp`
+    /// takes both, told apart by the first byte.
+    pub listen_tls: Vec<u16>,
+    /// The TLS server certificate and key, made self-signed at first start when
+    /// neither file exists.
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
+    pub tls_min_version: MinVersion,
+    /// ALPN protocols the TLS ports accept (none: whatever the client offers is not
+    /// answered).
+    pub tls_alpn: Vec<String>,
+    pub handshake_timeout: Duration,
 }
+
+/// Where the TLS certificate is kept when the file does not say.
+pub const DEFAULT_TLS_CERT: &str = "/var/lib/iketcp/tls-cert.pem";
+pub const DEFAULT_TLS_KEY: &str = "/var/lib/iketcp/tls-key.pem";
 
 /// One `[[connection]]`: a peer and the one Child SA configuration named after it.
 #[derive(Debug, Clone)]
@@ -99,6 +116,8 @@ pub struct Connection {
     pub dpd_delay: Option<Duration>,
     pub fragmentation: bool,
     pub replay_window: u32,
+    /// TLS and a web proxy for its TCP streams (R-CFG-2).
+    pub wrap: crate::wrap::StreamWrap,
     /// Our address for this peer: the first of `local_addrs`, else the first `listen`
     /// address of the remote's family, with the IKE port.
     pub local: SocketAddr,
@@ -199,18 +218,22 @@ impl Config {
 /// A list of addresses as read, with its span for later errors.
 type Listed = (Range<usize>, Vec<IpAddr>);
 
-struct Check<'a> {
+pub(crate) struct Check<'a> {
     src: &'a Source<'a>,
     base: &'a Path,
-    env: EnvLookup<'a>,
+    pub(crate) env: EnvLookup<'a>,
 }
 
 impl Check<'_> {
-    fn fail<T>(&self, span: Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
+    pub(crate) fn fail<T>(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         Err(self.src.error(Some(span), message))
     }
 
-    fn path(&self, p: &Path) -> PathBuf {
+    pub(crate) fn path(&self, p: &Path) -> PathBuf {
         self.base.join(p)
     }
 
@@ -262,8 +285,8 @@ impl Check<'_> {
                 .unwrap_or_default();
             return self.fail(span, format!("ike_port and natt_port are both {ike_port}"));
         }
-        let listen_tcp = match d.listen_tcp {
-            None => vec![DEFAULT_NATT_PORT],
+        let ports = |list: Option<Spanned<Vec<crate::address::Port>>>| match list {
+            None => Ok(None),
             Some(ports) => {
                 let span = ports.span();
                 let mut out: Vec<u16> = Vec::new();
@@ -273,8 +296,13 @@ impl Check<'_> {
                     }
                     out.push(p.0);
                 }
-                out
+                Ok(Some(out))
             }
+        };
+        let listen_tcp = ports(d.listen_tcp)?.unwrap_or_else(|| vec![DEFAULT_NATT_PORT]);
+        let listen_tls = ports(d.listen_tls)?.unwrap_or_default();
+        let file = |p: Option<PathBuf>, default: &str| {
+            self.path(&p.unwrap_or_else(|| PathBuf::from(default)))
         };
         Ok(Daemon {
             listen,
@@ -316,6 +344,15 @@ impl Check<'_> {
             idle_timeout: self.duration(d.idle_timeout, node.idle_timeout)?,
             retransmit_timeout: self.duration(d.retransmit_timeout, endpoint.retransmit.initial)?,
             retransmit_tries: d.retransmit_tries.unwrap_or(endpoint.retransmit.tries),
+            listen_tls,
+            tls_cert_file: file(d.tls_cert_file, DEFAULT_TLS_CERT),
+            tls_key_file: file(d.tls_key_file, DEFAULT_TLS_KEY),
+            tls_min_version: match d.tls_min_version {
+                Some(schema::TlsVersion::Tls12) => MinVersion::Tls12,
+                None | Some(schema::TlsVersion::Tls13) => MinVersion::Tls13,
+            },
+            tls_alpn: d.tls_alpn.unwrap_or_default(),
+            handshake_timeout: self.duration(d.handshake_timeout, driver.handshake_timeout)?,
         })
     }
 
@@ -357,6 +394,8 @@ impl Check<'_> {
             );
         }
         let auth = self.auth(&c)?;
+        let tcp_enabled = matches!(c.enable_tcp, Some(EnableTcp::Yes | EnableTcp::Fallback));
+        let wrap = self.stream_wrap(&c, tcp_enabled, daemon.tls_min_version)?;
         let start_span = c.start.as_ref().map(Spanned::span);
         let start = c.start.map_or(Start::None, Spanned::into_inner);
         let remote_addrs = self.addresses(
@@ -496,6 +535,7 @@ impl Check<'_> {
             dpd_delay,
             fragmentation: c.fragmentation.unwrap_or(true),
             replay_window,
+            wrap,
             local: SocketAddr::new(local_ip, daemon.ike_port),
             remote: SocketAddr::new(remote_ip, remote_port),
         })

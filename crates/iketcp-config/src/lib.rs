@@ -25,6 +25,7 @@ mod runtime;
 mod schema;
 mod secret;
 mod tun;
+mod wrap;
 
 pub use config::{
     Config, Connection, DEFAULT_CONTROL_SOCKET, DEFAULT_IKE_PORT, DEFAULT_NATT_PORT, Daemon,
@@ -37,3 +38,4 @@ pub use runtime::Runtime;
 pub use schema::Start;
 pub use secret::{EnvLookup, process_env};
 pub use tun::TunSettings;
+pub use wrap::{StreamWrap, TlsClient};

@@ -66,6 +66,7 @@ impl Connection {
             && self.dpd_delay == other.dpd_delay
             && self.fragmentation == other.fragmentation
             && self.replay_window == other.replay_window
+            && self.wrap == other.wrap
             && self.local == other.local
             && self.remote == other.remote
             && same_auth(&self.auth, &other.auth)

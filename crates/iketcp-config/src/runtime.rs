@@ -2,9 +2,11 @@
 //! driver's settings, one `PeerConfig` per connection, and what to start.
 
 use core::net::SocketAddr;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use iketcp_io::DriverConfig;
+use iketcp_io::wrap::StreamSettings;
 use iketcp_node::NodeConfig;
 use iketcp_proto::config::id_from_identity;
 use iketcp_proto::{ChildConfig, EndpointConfig, PeerConfig};
@@ -64,6 +66,18 @@ impl Connection {
 const ESP_OVERHEAD: usize = 8 + 16 + 15 + 2 + 32;
 
 impl Config {
+    /// How the driver opens each connection's streams.
+    pub fn stream_settings(&self) -> HashMap<String, StreamSettings> {
+        self.connections
+            .iter()
+            .filter(|c| c.wrap != crate::wrap::StreamWrap::default())
+            .map(|c| {
+                let s = c.wrap.settings(c.remote.ip(), self.daemon.tls_min_version);
+                (c.name.clone(), s)
+            })
+            .collect()
+    }
+
     /// The runtime settings this file describes.
     pub fn runtime(&self) -> Runtime {
         let d = &self.daemon;
@@ -107,9 +121,23 @@ impl Config {
                     .map(move |&port| SocketAddr::new(ip, port))
             })
             .collect();
+        let tls = d
+            .listen
+            .iter()
+            .flat_map(|&ip| {
+                d.listen_tls
+                    .iter()
+                    .map(move |&port| SocketAddr::new(ip, port))
+            })
+            .collect();
         let driver = DriverConfig {
             udp,
             tcp,
+            tls,
+            // Loaded (or made) by the daemon when it starts: it may write files.
+            tls_server: None,
+            handshake_timeout: d.handshake_timeout,
+            streams: self.stream_settings(),
             connect_timeout: d.connect_timeout,
             tcp_send_buffer: d.tcp_send_buffer,
             dscp: d.dscp,

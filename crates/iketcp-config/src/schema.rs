@@ -46,6 +46,20 @@ pub(crate) struct Daemon {
     pub idle_timeout: Option<Spanned<DurationValue>>,
     pub retransmit_timeout: Option<Spanned<DurationValue>>,
     pub retransmit_tries: Option<u32>,
+    pub listen_tls: Option<Spanned<Vec<Port>>>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_min_version: Option<TlsVersion>,
+    pub tls_alpn: Option<Vec<String>>,
+    pub handshake_timeout: Option<Spanned<DurationValue>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum TlsVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -113,4 +127,11 @@ pub(crate) struct Connection {
     pub dpd_delay: Option<Spanned<DurationValue>>,
     pub fragmentation: Option<bool>,
     pub replay_window: Option<Spanned<u32>>,
+    pub tcp_tls: Option<Spanned<bool>>,
+    pub tls_server_name: Option<Spanned<String>>,
+    pub tls_alpn: Option<Spanned<Vec<String>>>,
+    pub tls_ca_file: Option<Spanned<PathBuf>>,
+    pub tls_pin: Option<Spanned<String>>,
+    pub http_proxy: Option<Spanned<String>>,
+    pub http_proxy_credentials_file: Option<Spanned<PathBuf>>,
 }

@@ -97,6 +97,7 @@ pub fn node_input(data: &[u8]) {
                         id,
                         local: "10.0.0.2:4500".parse().expect("addr"),
                         remote: remote.parse().expect("addr"),
+                        tls: false,
                     },
                 );
                 open.push(id);

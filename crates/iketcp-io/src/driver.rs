@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 use iketcp_node::{Input, Node, Output};
 use iketcp_proto::{Endpoint, Event, StreamId};
 use socket2::{Domain, Socket, Type};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::packets::{self, Delivery, Sink, UdpPort, Writers};
 use crate::routes::Routes;
+use crate::wrap::{self, ListenMode, Opened, StreamSettings, StreamTable};
 
 /// Where the driver listens and how it treats connections.
 #[derive(Debug, Clone)]
@@ -44,6 +45,16 @@ pub struct DriverConfig {
     /// A tunnel device for the Child SAs' inner packets; without one they are reported
     /// as [`Report::Packet`] and taken with [`Handle::send_packet`].
     pub tun: Option<crate::tun::TunConfig>,
+    /// TCP ports that take the stream inside TLS (R-TLS-1). An address also in `tcp`
+    /// takes both, told apart by the first byte.
+    pub tls: Vec<SocketAddr>,
+    /// The certificate the TLS ports present.
+    pub tls_server: Option<crate::tls::ServerSettings>,
+    /// A TLS handshake on a listening port must end within this.
+    pub handshake_timeout: Duration,
+    /// How connections to each peer (by configuration name) are wrapped: TLS, a web
+    /// proxy (R-CFG-2). A peer not named here gets plain TCP.
+    pub streams: HashMap<String, StreamSettings>,
 }
 
 impl Default for DriverConfig {
@@ -55,6 +66,10 @@ impl Default for DriverConfig {
             tcp_send_buffer: Some(256 * 1024),
             dscp: None,
             tun: None,
+            tls: Vec::new(),
+            tls_server: None,
+            handshake_timeout: Duration::from_secs(10),
+            streams: HashMap::new(),
         }
     }
 }
@@ -76,6 +91,12 @@ pub enum Report {
     },
     /// A Child SA's keys, with key export on (see `NodeConfig::export_keys`).
     ChildKeys(Box<iketcp_proto::ChildSaKeys>),
+    /// A connection for peer configuration `peer` could not be opened, and why (the
+    /// proxy's refusal, a TLS failure, a timeout).
+    ConnectFailed {
+        peer: String,
+        reason: String,
+    },
     /// A packet from the tunnel device that no Child SA carries (see
     /// `iketcp_node::Output::NoChildSa`).
     NoChildSa {
@@ -90,6 +111,7 @@ type Command = Box<dyn FnOnce(&mut Node, Instant) + Send>;
 #[derive(Clone)]
 pub struct Handle {
     commands: mpsc::UnboundedSender<Command>,
+    streams: StreamTable,
 }
 
 impl Handle {
@@ -120,6 +142,15 @@ impl Handle {
         rx.await.ok()
     }
 
+    /// Replaces how connections to each peer are wrapped (after a reload); open
+    /// connections keep what they have.
+    pub fn set_streams(&self, streams: HashMap<String, StreamSettings>) {
+        *self
+            .streams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = streams;
+    }
+
     /// Protects an IP packet with the Child SA its addresses select.
     pub fn send_packet(&self, packet: Vec<u8>) {
         let _ = self.commands.send(Box::new(move |node, now| {
@@ -134,9 +165,13 @@ pub(crate) enum Io {
         remote: SocketAddr,
         data: Vec<u8>,
     },
-    Accepted(TcpStream, SocketAddr),
-    Connected(StreamId, TcpStream),
-    ConnectFailed(StreamId),
+    Accepted(Opened, SocketAddr),
+    Connected(StreamId, Opened),
+    ConnectFailed {
+        id: StreamId,
+        peer: String,
+        reason: String,
+    },
     Data(StreamId, Vec<u8>),
     Eof(StreamId),
     /// A packet from the tunnel device that no Child SA carries.
@@ -208,12 +243,27 @@ impl Driver {
         }
         let writers = Writers::default();
         let mut tcp_addrs = Vec::new();
-        for addr in &config.tcp {
+        let mut listening: Vec<SocketAddr> = Vec::new();
+        for addr in config.tcp.iter().chain(&config.tls) {
+            if listening.contains(addr) {
+                continue;
+            }
+            listening.push(*addr);
+            let mode = match (config.tcp.contains(addr), config.tls.contains(addr)) {
+                (true, true) => ListenMode::Either,
+                (false, true) => ListenMode::Tls,
+                _ => ListenMode::Plain,
+            };
             let sock = bound(*addr, Type::STREAM)?;
             sock.listen(1024)?;
             let l = TcpListener::from_std(sock.into())?;
             tcp_addrs.push(l.local_addr()?);
-            tasks.push(tokio::spawn(acceptor(l, io_tx.clone())));
+            tasks.push(tokio::spawn(acceptor(
+                l,
+                mode,
+                Arc::new(config.clone()),
+                io_tx.clone(),
+            )));
         }
         let udp_addrs = udp.iter().map(|p| p.local).collect();
         if let (Some(dev), Some(t)) = (&tun, &config.tun) {
@@ -241,6 +291,7 @@ impl Driver {
             )),
             _ => None,
         };
+        let streams = Arc::new(std::sync::RwLock::new(config.streams.clone()));
         Ok(Driver {
             routes,
             writers,
@@ -251,7 +302,10 @@ impl Driver {
             io_tx,
             io_rx,
             commands,
-            handle: Handle { commands: cmd_tx },
+            handle: Handle {
+                commands: cmd_tx,
+                streams,
+            },
             reports,
             conns: HashMap::new(),
             tasks,
@@ -267,10 +321,12 @@ impl Driver {
     /// Runs until every [`Handle`] is dropped.
     pub async fn run(mut self) {
         // The driver's own handle must not keep it alive.
+        let streams = self.handle.streams.clone();
         let weak = std::mem::replace(
             &mut self.handle,
             Handle {
                 commands: mpsc::unbounded_channel().0,
+                streams: streams.clone(),
             },
         );
         drop(weak);
@@ -329,25 +385,44 @@ impl Driver {
                 },
             ),
             Io::Accepted(stream, local) => {
-                let Ok(remote) = stream.peer_addr() else {
+                let Ok((_, remote)) = stream.addrs() else {
                     return;
                 };
-                tune(&stream, &self.config);
+                let tls = stream.is_tls();
                 let id = self.node.new_stream_id();
-                debug!(stream = id.0, "accepted {remote} on {local}");
+                debug!(stream = id.0, tls, "accepted {remote} on {local}");
                 self.attach(id, stream);
-                self.node.handle(now, Input::Accepted { id, local, remote });
+                self.node.handle(
+                    now,
+                    Input::Accepted {
+                        id,
+                        local,
+                        remote,
+                        tls,
+                    },
+                );
             }
             Io::Connected(id, stream) => {
-                let (Ok(local), Ok(remote)) = (stream.local_addr(), stream.peer_addr()) else {
+                let Ok((local, remote)) = stream.addrs() else {
                     self.node.handle(now, Input::StreamClosed { id });
                     return;
                 };
+                let tls = stream.is_tls();
                 self.attach(id, stream);
-                self.node
-                    .handle(now, Input::Connected { id, local, remote });
+                self.node.handle(
+                    now,
+                    Input::Connected {
+                        id,
+                        local,
+                        remote,
+                        tls,
+                    },
+                );
             }
-            Io::ConnectFailed(id) => self.node.handle(now, Input::StreamClosed { id }),
+            Io::ConnectFailed { id, peer, reason } => {
+                let _ = self.reports.send(Report::ConnectFailed { peer, reason });
+                self.node.handle(now, Input::StreamClosed { id });
+            }
             Io::Unrouted { src, dst } => {
                 let _ = self.reports.send(Report::NoChildSa { src, dst });
             }
@@ -368,52 +443,55 @@ impl Driver {
     }
 
     /// Starts the reader and writer tasks of a connection.
-    fn attach(&mut self, id: StreamId, stream: TcpStream) {
-        let (rd, mut wr) = stream.into_split();
+    fn attach(&mut self, id: StreamId, stream: Opened) {
         let tx = self.io_tx.clone();
-        let reader = tokio::spawn(async move {
-            loop {
-                // No buffer is held while the connection is idle: ten thousand quiet
-                // connections cost their sockets, not 64 KiB each.
-                if rd.readable().await.is_err() {
-                    break;
-                }
-                let mut buf = vec![0u8; 64 * 1024];
-                match rd.try_read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.send(Io::Data(id, buf)).is_err() {
-                            return;
+        let (writer, queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        let reader = match stream {
+            Opened::Tcp(stream) => {
+                let (rd, wr) = stream.into_split();
+                tokio::spawn(write_batches(wr, queue));
+                tokio::spawn(async move {
+                    loop {
+                        // No buffer is held while the connection is idle: ten thousand
+                        // quiet connections cost their sockets, not 64 KiB each.
+                        if rd.readable().await.is_err() {
+                            break;
+                        }
+                        let mut buf = vec![0u8; 64 * 1024];
+                        match rd.try_read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => {
+                                buf.truncate(n);
+                                if tx.send(Io::Data(id, buf)).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => break,
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => break,
-                }
+                    let _ = tx.send(Io::Eof(id));
+                })
             }
-            let _ = tx.send(Io::Eof(id));
-        });
-        let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
-            while let Some(data) = queue.recv().await {
-                // Whatever else is already queued goes in the same write: one system
-                // call for many ESP records under load, and still one write per record
-                // when idle (so a lone IKE message with the prefix is one segment).
-                batch.clear();
-                batch.extend_from_slice(&data);
-                while batch.len() < BATCH {
-                    match queue.try_recv() {
-                        Ok(more) => batch.extend_from_slice(&more),
-                        Err(_) => break,
+            Opened::Wrapped { stream, .. } => {
+                let (mut rd, wr) = tokio::io::split(stream);
+                tokio::spawn(write_batches(wr, queue));
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        match rd.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if tx.send(Io::Data(id, buf[..n].to_vec())).is_err() {
+                                    return;
+                                }
+                            }
+                        }
                     }
-                }
-                if wr.write_all(&batch).await.is_err() {
-                    break;
-                }
+                    let _ = tx.send(Io::Eof(id));
+                })
             }
-            let _ = wr.shutdown().await;
-        });
+        };
         self.conns.insert(id, Conn { writer, reader });
     }
 
@@ -428,8 +506,13 @@ impl Driver {
                     Some(p) => p.send(remote, &data, None).await,
                     None => debug!("no UDP socket for {local}"),
                 },
-                Output::Connect { id, local, remote } => {
-                    self.connect(id, local, remote);
+                Output::Connect {
+                    id,
+                    local,
+                    remote,
+                    peer,
+                } => {
+                    self.connect(id, local, remote, peer);
                 }
                 Output::StreamWrite { id, data } => {
                     if let Some(c) = self.conns.get(&id) {
@@ -479,38 +562,62 @@ impl Driver {
             .remove(&id);
     }
 
-    /// A non-blocking connect with a timeout, from `local`'s address.
-    fn connect(&mut self, id: StreamId, local: IpAddr, remote: SocketAddr) {
+    /// A non-blocking connect with a timeout, from `local`'s address, wrapped as the
+    /// peer's configuration says.
+    fn connect(&mut self, id: StreamId, local: IpAddr, remote: SocketAddr, peer: String) {
         let tx = self.io_tx.clone();
-        let timeout = self.config.connect_timeout;
         let config = self.config.clone();
+        let settings = self
+            .handle
+            .streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&peer)
+            .cloned()
+            .unwrap_or_default();
         tokio::spawn(async move {
-            let attempt = async {
-                let sock = match remote {
-                    SocketAddr::V4(_) => TcpSocket::new_v4()?,
-                    SocketAddr::V6(_) => TcpSocket::new_v6()?,
-                };
-                if !local.is_unspecified() {
-                    sock.bind(SocketAddr::new(local, 0))?;
-                }
-                sock.connect(remote).await
-            };
-            match tokio::time::timeout(timeout, attempt).await {
-                Ok(Ok(stream)) => {
-                    tune(&stream, &config);
+            let timeout = config.connect_timeout;
+            match wrap::open(local, remote, &settings, timeout, |s| tune(s, &config)).await {
+                Ok(stream) => {
                     let _ = tx.send(Io::Connected(id, stream));
                 }
-                Ok(Err(e)) => {
-                    info!(stream = id.0, "connect to {remote}: {e}");
-                    let _ = tx.send(Io::ConnectFailed(id));
-                }
-                Err(_) => {
-                    warn!(stream = id.0, "connect to {remote}: timed out");
-                    let _ = tx.send(Io::ConnectFailed(id));
+                Err(e) => {
+                    warn!(stream = id.0, "{peer}: {e}");
+                    let _ = tx.send(Io::ConnectFailed {
+                        id,
+                        peer,
+                        reason: e.to_string(),
+                    });
                 }
             }
         });
     }
+}
+
+/// Writes what the node and the packet tasks queue for one connection, gathering
+/// whatever else is already queued into the same write: one system call (and one TLS
+/// record or a few) for many ESP messages under load, and still one write per message
+/// when idle (so a lone IKE message with the prefix is one segment). Sends FIN when the
+/// queue closes.
+async fn write_batches<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(data) = queue.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&data);
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if wr.write_all(&batch).await.is_err() || wr.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
 }
 
 /// What every connection gets, accepted or opened: TCP_NODELAY (IKE and ESP records
@@ -558,16 +665,43 @@ fn far(deadline: Option<Instant>) -> tokio::time::Instant {
     }
 }
 
-async fn acceptor(l: TcpListener, tx: mpsc::UnboundedSender<Io>) {
+/// Accepts on one listening port. On a TLS port each handshake runs in its own task,
+/// bounded in time, and at most [`MAX_HANDSHAKES`] at once: a stranger who opens
+/// connections and says nothing holds a task until the timeout, not the port.
+async fn acceptor(
+    l: TcpListener,
+    mode: ListenMode,
+    config: Arc<DriverConfig>,
+    tx: mpsc::UnboundedSender<Io>,
+) {
     let Ok(local) = l.local_addr() else {
         return;
     };
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     loop {
         match l.accept().await {
-            Ok((s, _)) => {
-                if tx.send(Io::Accepted(s, local)).is_err() {
-                    return;
+            Ok((s, from)) => {
+                tune(&s, &config);
+                if mode == ListenMode::Plain {
+                    if tx.send(Io::Accepted(Opened::Tcp(s), local)).is_err() {
+                        return;
+                    }
+                    continue;
                 }
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    info!("refused {from} on {local}: {MAX_HANDSHAKES} TLS handshakes running");
+                    continue;
+                };
+                let (tx, config) = (tx.clone(), config.clone());
+                tokio::spawn(async move {
+                    let server = config.tls_server.as_ref();
+                    let opened =
+                        wrap::accept(s, local, mode, server, config.handshake_timeout).await;
+                    drop(permit);
+                    if let Some(o) = opened {
+                        let _ = tx.send(Io::Accepted(o, local));
+                    }
+                });
             }
             Err(e) => {
                 warn!("accept on {local}: {e}");
@@ -577,3 +711,6 @@ async fn acceptor(l: TcpListener, tx: mpsc::UnboundedSender<Io>) {
         }
     }
 }
+
+/// TLS handshakes in progress at once on one listening port.
+pub const MAX_HANDSHAKES: usize = 1024;

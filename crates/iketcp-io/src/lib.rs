@@ -7,8 +7,11 @@
 
 pub mod driver;
 mod packets;
+pub mod proxy;
 pub mod routes;
 pub mod stream;
+pub mod tls;
 pub mod tun;
+pub mod wrap;
 
 pub use driver::{Driver, DriverConfig, Handle, Report};

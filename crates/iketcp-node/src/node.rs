@@ -25,11 +25,13 @@ pub enum Input<'a> {
         remote: SocketAddr,
         data: &'a [u8],
     },
-    /// A connection asked for with [`Output::Connect`] is open.
+    /// A connection asked for with [`Output::Connect`] is open; `tls` when the bytes
+    /// run inside TLS (RFC 9329 Appendix A).
     Connected {
         id: StreamId,
         local: SocketAddr,
         remote: SocketAddr,
+        tls: bool,
     },
     /// A connection arrived on a listening port; `id` comes from
     /// [`Node::new_stream_id`].
@@ -37,6 +39,7 @@ pub enum Input<'a> {
         id: StreamId,
         local: SocketAddr,
         remote: SocketAddr,
+        tls: bool,
     },
     /// Bytes read from a connection, in any split.
     StreamData { id: StreamId, data: &'a [u8] },
@@ -77,11 +80,13 @@ pub enum Output {
         data: Vec<u8>,
     },
     /// Open a TCP connection to `remote` from `local`'s address (any port), with a
-    /// timeout; report [`Input::Connected`] or [`Input::StreamClosed`].
+    /// timeout, wrapped as peer configuration `peer` asks (TLS, an HTTP proxy, R-CFG-2);
+    /// report [`Input::Connected`] or [`Input::StreamClosed`].
     Connect {
         id: StreamId,
         local: IpAddr,
         remote: SocketAddr,
+        peer: String,
     },
     /// Write these bytes to a connection, in order.
     StreamWrite {
@@ -229,18 +234,33 @@ impl Node {
                 remote,
                 data,
             } => self.datagram(now, local, remote, data),
-            Input::Connected { id, local, remote } => {
+            Input::Connected {
+                id,
+                local,
+                remote,
+                tls,
+            } => {
                 self.streams.open(
                     id,
                     StreamRole::Originator,
-                    local,
-                    remote,
+                    tls,
+                    (local, remote),
                     self.config.limits,
                     now,
                 );
-                self.ep.stream_opened(now, id, local, remote);
+                let transport = if tls {
+                    Transport::Tls(id)
+                } else {
+                    Transport::Tcp(id)
+                };
+                self.ep.stream_opened(now, transport, local, remote);
             }
-            Input::Accepted { id, local, remote } => self.accepted(now, id, local, remote),
+            Input::Accepted {
+                id,
+                local,
+                remote,
+                tls,
+            } => self.accepted(now, id, (local, remote), tls),
             Input::StreamData { id, data } => self.stream_data(now, id, data),
             Input::StreamClosed { id } => {
                 if let Some(s) = self.streams.remove(id) {
@@ -322,7 +342,13 @@ impl Node {
         }
     }
 
-    fn accepted(&mut self, now: Instant, id: StreamId, local: SocketAddr, remote: SocketAddr) {
+    fn accepted(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        (local, remote): (SocketAddr, SocketAddr),
+        tls: bool,
+    ) {
         let from_source = self.streams.accepted_from(remote.ip());
         if self.streams.accepted >= self.config.max_streams
             || from_source >= self.config.max_streams_per_source
@@ -337,8 +363,8 @@ impl Node {
         self.streams.open(
             id,
             StreamRole::Responder,
-            local,
-            remote,
+            tls,
+            (local, remote),
             self.config.limits,
             now,
         );
@@ -363,6 +389,11 @@ impl Node {
                 let had_prefix = !s.deframer.awaiting_prefix();
                 let frame = s.deframer.next_frame();
                 let (local, remote) = (s.local, s.remote);
+                let transport = if s.tls {
+                    Transport::Tls(id)
+                } else {
+                    Transport::Tcp(id)
+                };
                 if !had_prefix && !s.deframer.awaiting_prefix() && s.role == StreamRole::Responder {
                     // The prefix is in: from now on the idle deadline applies.
                     s.prefix_deadline = None;
@@ -377,7 +408,7 @@ impl Node {
                         let path = Path {
                             local,
                             remote,
-                            transport: Transport::Tcp(id),
+                            transport,
                         };
                         match f {
                             Frame::Ike(m) => self.ep.handle_message(now, path, &m),
@@ -552,9 +583,17 @@ impl Node {
                 self.exported.remove(&spi_in);
                 self.dp.remove(spi_in, spi_out);
             }
-            E::OpenStream { id, local, remote } => {
-                self.out.push_back(Output::Connect { id, local, remote })
-            }
+            E::OpenStream {
+                id,
+                local,
+                remote,
+                peer,
+            } => self.out.push_back(Output::Connect {
+                id,
+                local,
+                remote,
+                peer,
+            }),
             E::CloseStream(id) => {
                 if self.streams.remove(id).is_some() {
                     self.out.push_back(Output::Close {

@@ -20,6 +20,8 @@ pub enum StreamRole {
 
 pub(crate) struct Stream {
     pub role: StreamRole,
+    /// The stream runs inside TLS (RFC 9329 Appendix A).
+    pub tls: bool,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub framer: Framer,
@@ -48,8 +50,8 @@ impl Streams {
         &mut self,
         id: StreamId,
         role: StreamRole,
-        local: SocketAddr,
-        remote: SocketAddr,
+        tls: bool,
+        (local, remote): (SocketAddr, SocketAddr),
         limits: Limits,
         now: Instant,
     ) {
@@ -65,6 +67,7 @@ impl Streams {
             id,
             Stream {
                 role,
+                tls,
                 local,
                 remote,
                 framer: Framer::new(wire, limits),

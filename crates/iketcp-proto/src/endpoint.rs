@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::events::{IkeSaId, Output};
 use crate::ike_init::{self, Responder};
 use crate::ike_sa::{Cx, Effects, IkeSa, State, Task};
-use crate::path::{Path, StreamId};
+use crate::path::{Path, StreamId, Transport};
 
 /// A read-only view of one IKE SA, for operators and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -688,16 +688,22 @@ impl Endpoint {
     }
 
     /// A connection the engine asked for with [`Output::OpenStream`] is open, between
-    /// `local` and `remote` (the TCP 4-tuple the NAT detection hashes use, R-NAT-1).
+    /// `local` and `remote` (the TCP 4-tuple the NAT detection hashes use, R-NAT-1), as
+    /// plain TCP or inside TLS (`transport` names the stream).
     pub fn stream_opened(
         &mut self,
         now: Instant,
-        id: StreamId,
+        transport: Transport,
         local: SocketAddr,
         remote: SocketAddr,
     ) {
+        let (Transport::Tcp(id) | Transport::Tls(id)) = transport else {
+            return;
+        };
         for spi in self.on_stream(id, |sa| sa.awaiting_stream == Some(id)) {
-            self.run(now, spi, |sa, cx| sa.stream_opened(cx, id, local, remote));
+            self.run(now, spi, |sa, cx| {
+                sa.stream_opened(cx, transport, local, remote)
+            });
         }
     }
 

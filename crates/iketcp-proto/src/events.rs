@@ -164,6 +164,9 @@ pub enum Output {
         id: StreamId,
         local: core::net::IpAddr,
         remote: core::net::SocketAddr,
+        /// The peer configuration it is for: the I/O layer wraps the connection as that
+        /// peer is configured (TLS, an HTTP proxy, R-CFG-2).
+        peer: String,
     },
     /// Close a stream (e.g. after asking for a cookie over it, R-COOKIE-1).
     CloseStream(StreamId),

@@ -73,7 +73,16 @@ impl IkeSa {
         let id = cx.new_stream_id();
         self.awaiting_stream = Some(id);
         self.tcp_originator = true;
-        cx.out.push_back(Output::OpenStream { id, local, remote });
+        let peer = self
+            .peer_config(cx)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        cx.out.push_back(Output::OpenStream {
+            id,
+            local,
+            remote,
+            peer,
+        });
     }
 
     /// The first UDP retransmission of IKE_SA_INIT under `fallback`: early enough that
@@ -129,10 +138,14 @@ impl IkeSa {
     pub(crate) fn stream_opened(
         &mut self,
         cx: &mut Cx<'_>,
-        id: StreamId,
+        transport: Transport,
         local: SocketAddr,
         remote: SocketAddr,
     ) {
+        let id = match transport {
+            Transport::Tcp(id) | Transport::Tls(id) => id,
+            Transport::Udp => return,
+        };
         if self.awaiting_stream != Some(id) {
             return;
         }
@@ -142,7 +155,7 @@ impl IkeSa {
         self.path = Path {
             local,
             remote,
-            transport: Transport::Tcp(id),
+            transport,
         };
         if self.state == State::Connecting {
             info!(ike = %self.id, "connected to {remote} from {local}");

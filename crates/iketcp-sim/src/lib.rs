@@ -240,7 +240,9 @@ impl World {
                     },
                 );
             }
-            Output::Connect { id, local, remote } => {
+            Output::Connect {
+                id, local, remote, ..
+            } => {
                 self.log(format!("{name} connect #{} -> {remote}", id.0));
                 self.hosts[h].connects.push((self.now, id, remote));
                 let Some(to) = self.host_at(remote, true) else {
@@ -349,16 +351,28 @@ impl World {
                 let id = self.hosts[h].node.new_stream_id();
                 self.links.insert((h, id), from);
                 self.pending.insert(from, (h, id));
-                self.hosts[h]
-                    .node
-                    .handle(now, Input::Accepted { id, local, remote });
+                self.hosts[h].node.handle(
+                    now,
+                    Input::Accepted {
+                        id,
+                        local,
+                        remote,
+                        tls: false,
+                    },
+                );
             }
             Delivery::Connected { id, local, remote } => {
                 if let Some(peer) = self.pending.remove(&(h, id)) {
                     self.links.insert((h, id), peer);
-                    self.hosts[h]
-                        .node
-                        .handle(now, Input::Connected { id, local, remote });
+                    self.hosts[h].node.handle(
+                        now,
+                        Input::Connected {
+                            id,
+                            local,
+                            remote,
+                            tls: false,
+                        },
+                    );
                 } else {
                     // The other end went away before we heard of the connection.
                     self.hosts[h].node.handle(now, Input::StreamClosed { id });
@@ -488,6 +502,7 @@ impl World {
                 id,
                 local: to,
                 remote: from,
+                tls: false,
             },
         );
         self.hosts[h]

@@ -17,18 +17,22 @@ use tracing::{info, warn};
 use crate::history::History;
 use crate::reload::Reloader;
 
-/// What a transport is called in `iketcp status`.
-fn transport_name(path: &iketcp_proto::Path) -> &'static str {
-    match path.transport {
-        Transport::Udp if path.needs_non_esp_marker() => "udp-encap",
-        Transport::Udp => "udp",
-        Transport::Tcp(_) => "tcp",
-        Transport::Tls(_) => "tls",
+/// What a transport is called in `iketcp status`; streams of a connection configured
+/// with a web proxy go through it.
+fn transport_name(path: &iketcp_proto::Path, proxied: bool) -> &'static str {
+    match (path.transport, proxied) {
+        (Transport::Udp, _) if path.needs_non_esp_marker() => "udp-encap",
+        (Transport::Udp, _) => "udp",
+        (Transport::Tcp(_), false) => "tcp",
+        (Transport::Tcp(_), true) => "tcp via proxy",
+        (Transport::Tls(_), false) => "tls",
+        (Transport::Tls(_), true) => "tls via proxy",
     }
 }
 
-/// Every IKE SA of the node (of `only`, if given), for `iketcp status`.
-pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
+/// Every IKE SA of the node (of `only`, if given), for `iketcp status`; `proxied` names
+/// the connections whose streams go through a web proxy.
+pub fn status(node: &Node, only: Option<&str>, proxied: &[String]) -> Vec<IkeSaStatus> {
     let esp = node.data_path();
     let now = std::time::Instant::now();
     node.endpoint()
@@ -44,7 +48,11 @@ pub fn status(node: &Node, only: Option<&str>) -> Vec<IkeSaStatus> {
             }
             .into(),
             initiator: s.initiator,
-            transport: transport_name(&s.path).into(),
+            transport: transport_name(
+                &s.path,
+                s.peer.as_ref().is_some_and(|p| proxied.contains(p)),
+            )
+            .into(),
             local: s.path.local.to_string(),
             remote: s.path.remote.to_string(),
             spi_i: format!("{:016x}", s.spi_i),
@@ -168,8 +176,9 @@ async fn answer(
                 .lock()
                 .map(|h| h.entries(connection.as_deref()))
                 .unwrap_or_default();
+            let proxied = reloader.proxied();
             handle
-                .inspect(move |n| (status(n, connection.as_deref()), esp_drops(n)))
+                .inspect(move |n| (status(n, connection.as_deref(), &proxied), esp_drops(n)))
                 .await
                 .map_or_else(
                     || Reply::Error {

@@ -129,15 +129,29 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
         ),
         iketcp_esp::Engine::new(),
     );
+    let mut driver_config = rt.driver.clone();
+    if !driver_config.tls.is_empty() {
+        let d = &config.daemon;
+        let tls = iketcp_io::tls::ServerSettings::load_or_generate(
+            &d.tls_cert_file,
+            &d.tls_key_file,
+            &["iketcp".to_string()],
+            &d.tls_alpn,
+            d.tls_min_version,
+        )
+        .map_err(|e| format!("TLS certificate: {e}"))?;
+        driver_config.tls_server = Some(tls);
+    }
     let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
-    let driver = Driver::bind(rt.driver.clone(), node, tx)
+    let driver = Driver::bind(driver_config, node, tx)
         .await
         .map_err(|e| format!("cannot open the sockets: {e}"))?;
     info!(
-        "iketcpd {} up: UDP {:?}, TCP {:?}",
+        "iketcpd {} up: UDP {:?}, TCP {:?} (TLS on {:?})",
         env!("CARGO_PKG_VERSION"),
         driver.udp_addrs,
-        driver.tcp_addrs
+        driver.tcp_addrs,
+        rt.driver.tls
     );
     let handle = driver.handle();
     let running = tokio::spawn(driver.run());
@@ -172,8 +186,14 @@ async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String>
                 // Events are logged by the driver; inner packets have nowhere to go
                 // until the tunnel device exists.
                 let Some(r) = r else { break };
-                if let (iketcp_io::Report::Event(e), Ok(mut h)) = (&r, history.lock()) {
-                    h.event(e);
+                if let Ok(mut h) = history.lock() {
+                    match &r {
+                        iketcp_io::Report::Event(e) => h.event(e),
+                        iketcp_io::Report::ConnectFailed { peer, reason } => {
+                            h.note(peer, format!("cannot connect: {reason}"));
+                        }
+                        _ => {}
+                    }
                 }
                 match &r {
                     iketcp_io::Report::Event(

@@ -34,6 +34,20 @@ impl Reloader {
         }
     }
 
+    /// The connections whose streams go through a web proxy.
+    pub fn proxied(&self) -> Vec<String> {
+        self.current
+            .lock()
+            .map(|c| {
+                c.connections
+                    .iter()
+                    .filter(|c| c.wrap.proxy.is_some())
+                    .map(|c| c.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Reads the file again and applies it; the text says what happened.
     pub async fn reload(&self) -> Result<String, String> {
         let new = Config::load(&self.path).map_err(|e| {
@@ -48,6 +62,8 @@ impl Reloader {
             warn!("changes to [daemon] take effect at the next start");
         }
         let runtime = new.runtime();
+        // TLS and proxies for new connections; open ones keep theirs.
+        self.handle.set_streams(runtime.driver.streams.clone());
         let changed = changes.changed.clone();
         let peers = runtime.peers.clone();
         let done = self
