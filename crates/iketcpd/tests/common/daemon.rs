@@ -24,14 +24,26 @@ impl Drop for Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, socket: PathBuf) -> Daemon {
-        Self::spawn(Command::new(env!("CARGO_BIN_EXE_iketcpd")), config, socket)
+        let mut c = Command::new(env!("CARGO_BIN_EXE_iketcpd"));
+        c.stderr(Stdio::null());
+        Self::spawn(c, config, socket)
     }
 
     /// Starts the daemon inside the network namespace `ns`.
     pub fn start_in(ns: &str, config: &Path, socket: PathBuf) -> Daemon {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns])
-            .arg(env!("CARGO_BIN_EXE_iketcpd"));
+            .arg(env!("CARGO_BIN_EXE_iketcpd"))
+            .stderr(Stdio::null());
+        Self::spawn(c, config, socket)
+    }
+
+    /// Starts the daemon inside `ns` with its log written to `log`.
+    pub fn start_logged(ns: &str, config: &Path, socket: PathBuf, log: &Path) -> Daemon {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns])
+            .arg(env!("CARGO_BIN_EXE_iketcpd"))
+            .stderr(std::fs::File::create(log).expect("log file"));
         Self::spawn(c, config, socket)
     }
 
@@ -40,7 +52,6 @@ impl Daemon {
             .arg("--config")
             .arg(config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("iketcpd starts");
         let d = Daemon { child, socket };
