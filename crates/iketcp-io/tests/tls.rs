@@ -332,7 +332,8 @@ async fn r_tls_2_through_an_http_proxy() {
 async fn proxy_refusals_are_named() {
     let target: SocketAddr = "127.0.0.2:4500".parse().unwrap();
     let t = Duration::from_secs(2);
-    let cases: [(&'static [u8], fn(&Why) -> bool); 4] = [
+    type Answer = (&'static [u8], fn(&Why) -> bool);
+    let cases: [Answer; 4] = [
         (
             b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
             |w| matches!(w, Why::Refused { status: 407, reason } if reason == "Proxy Authentication Required"),
