@@ -97,12 +97,25 @@ struct Run {
     loaded_ms: Option<f64>,
 }
 
-fn tunnel(net: &Net, tcp: bool) -> Option<Run> {
-    let mode = if tcp { "yes" } else { "no" };
-    let pair = TunPair::new(
-        &format!("iketcpd-bench-{}", std::process::id()),
-        &format!("enable_tcp = \"{mode}\"\nstart = \"start\""),
-    );
+/// How the road warrior carries ESP in a tunnel run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Carrier {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+fn tunnel(net: &Net, carrier: Carrier) -> Option<Run> {
+    let name = format!("iketcpd-bench-{}", std::process::id());
+    let pair = match carrier {
+        Carrier::Udp => TunPair::new(&name, "enable_tcp = \"no\"\nstart = \"start\""),
+        Carrier::Tcp => TunPair::new(&name, "enable_tcp = \"yes\"\nstart = \"start\""),
+        Carrier::Tls => TunPair::with_gateway(
+            &name,
+            "enable_tcp = \"yes\"\ntcp_remote_port = 443\ntcp_tls = true\nstart = \"start\"",
+            "listen_tls = [443]\ntls_cert_file = \"{dir}/tls-cert.pem\"\ntls_key_file = \"{dir}/tls-key.pem\"",
+        ),
+    };
     let (a, b) = pair.start(net);
     a.wait_tunnel(Duration::from_secs(15))?;
     let idle_ms = ping_ms(&net.a, "10.1.0.1", "10.2.0.1");
@@ -168,8 +181,9 @@ fn main() {
     loss(&net.b, true);
     let plain_lossy = goodput(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
     loss(&net.b, false);
-    let over_tcp = tunnel(&net, true).unwrap_or_default();
-    let over_udp = tunnel(&net, false).unwrap_or_default();
+    let over_tcp = tunnel(&net, Carrier::Tcp).unwrap_or_default();
+    let over_tls = tunnel(&net, Carrier::Tls).unwrap_or_default();
+    let over_udp = tunnel(&net, Carrier::Udp).unwrap_or_default();
     let ovpn = Run {
         mbits: openvpn(&net, false),
         lossy_mbits: openvpn(&net, true),
@@ -202,6 +216,7 @@ fn main() {
     );
     for (name, r) in [
         ("ESP over TCP", &over_tcp),
+        ("ESP over TLS", &over_tls),
         ("ESP over UDP", &over_udp),
         ("OpenVPN over TCP", &ovpn),
     ] {
@@ -219,5 +234,11 @@ fn main() {
     }
     if let (Some(t), Some(o)) = (over_tcp.mbits, ovpn.mbits) {
         println!("ESP over TCP / OpenVPN over TCP: {:.1}×", t / o);
+    }
+    if let (Some(t), Some(p)) = (over_tls.mbits, over_tcp.mbits) {
+        println!("ESP over TLS / ESP over TCP: {:.2}×", t / p);
+    }
+    if let (Some(t), Some(o)) = (over_tls.mbits, ovpn.mbits) {
+        println!("ESP over TLS / OpenVPN over TCP: {:.1}×", t / o);
     }
 }

@@ -203,6 +203,12 @@ pub struct TunPair {
 
 impl TunPair {
     pub fn new(name: &str, road: &str) -> TunPair {
+        Self::with_gateway(name, road, "")
+    }
+
+    /// As `new`, with `gateway` added to the gateway's `[daemon]` table (`{dir}` in it
+    /// names the pair's directory).
+    pub fn with_gateway(name: &str, road: &str, gateway: &str) -> TunPair {
         let dir = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -244,6 +250,7 @@ listen = ["10.204.0.2"]
 listen_tcp = [4500]
 max_message_length = 65533
 control_socket = "{}"
+{}
 [tun]
 name = "ikt0"
 address = "10.2.0.1/24"
@@ -257,7 +264,8 @@ local_ts = ["10.2.0.0/24"]
 remote_ts = ["10.1.0.0/24"]
 start = "none"
 "#,
-                gateway_socket.display()
+                gateway_socket.display(),
+                gateway.replace("{dir}", &dir.display().to_string()),
             ),
         );
         TunPair {
