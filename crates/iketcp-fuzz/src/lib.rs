@@ -160,3 +160,34 @@ pub fn ike_message(data: &[u8]) {
         }
     }
 }
+
+/// Arbitrary bytes as a web proxy's answer to CONNECT. A complete header ends where the
+/// bytes say, its reason is printable and short, its status three digits; the answer
+/// depends only on the header (the tunnel's bytes after it change nothing), and no
+/// answer asks for more once `MAX_HEADER` bytes are in.
+pub fn proxy_answer(data: &[u8]) {
+    use iketcp_wire::http::{ConnectAnswer, MAX_HEADER, connect_answer};
+    let answer = connect_answer(data);
+    match &answer {
+        ConnectAnswer::Complete {
+            status,
+            reason,
+            len,
+        } => {
+            assert!(*len <= data.len() && *len <= MAX_HEADER + 4);
+            assert!(data[..*len].ends_with(b"\r\n\r\n"));
+            assert!(*status <= 999);
+            assert!(reason.chars().count() <= 100);
+            assert!(!reason.chars().any(char::is_control));
+            assert_eq!(connect_answer(&data[..*len]), answer);
+        }
+        ConnectAnswer::Malformed => {
+            assert!(data.windows(4).any(|w| w == b"\r\n\r\n"));
+        }
+        ConnectAnswer::TooLong => assert!(data.len() >= MAX_HEADER),
+        ConnectAnswer::Incomplete => {
+            assert!(data.len() < MAX_HEADER);
+            assert!(!data.windows(4).any(|w| w == b"\r\n\r\n"));
+        }
+    }
+}

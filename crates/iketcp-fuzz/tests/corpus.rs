@@ -54,3 +54,8 @@ fn ike_stateful_corpus() {
 fn node_input_corpus() {
     replay("node_input", iketcp_fuzz::node_input);
 }
+
+#[test]
+fn proxy_answer_corpus() {
+    replay("proxy_answer", iketcp_fuzz::proxy_answer);
+}

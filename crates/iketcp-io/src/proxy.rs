@@ -15,8 +15,8 @@ use base64::Engine as _;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// The longest proxy answer header we read: a proxy that sends more is not one.
-pub const MAX_HEADER: usize = 8 * 1024;
+pub use iketcp_wire::http::MAX_HEADER;
+use iketcp_wire::http::{ConnectAnswer, connect_answer};
 
 /// A web proxy: where it is, and the Basic credentials it wants, if any.
 #[derive(Clone, PartialEq, Eq)]
@@ -151,12 +151,16 @@ impl Proxy {
                 .await
                 .map_err(|e| fail(Why::Io(e.to_string())))?;
             let mut buf = Vec::with_capacity(1024);
-            let end = loop {
-                if let Some(i) = find_end(&buf) {
-                    break i;
-                }
-                if buf.len() >= MAX_HEADER {
-                    return Err(fail(Why::HeaderTooLong));
+            let (status, reason, end) = loop {
+                match connect_answer(&buf) {
+                    ConnectAnswer::Complete {
+                        status,
+                        reason,
+                        len,
+                    } => break (status, reason, len),
+                    ConnectAnswer::TooLong => return Err(fail(Why::HeaderTooLong)),
+                    ConnectAnswer::Malformed => return Err(fail(Why::Malformed)),
+                    ConnectAnswer::Incomplete => {}
                 }
                 let mut chunk = [0u8; 1024];
                 let room = (MAX_HEADER + 4 - buf.len()).min(chunk.len());
@@ -169,7 +173,6 @@ impl Proxy {
                 }
                 buf.extend_from_slice(&chunk[..n]);
             };
-            let (status, reason) = status_line(&buf[..end]).ok_or_else(|| fail(Why::Malformed))?;
             if !(200..300).contains(&status) {
                 return Err(fail(Why::Refused { status, reason }));
             }
@@ -204,35 +207,6 @@ pub enum Why {
     Closed,
     #[error("{0}")]
     Io(String),
-}
-
-/// The end of the header (after its blank line), if it is all there.
-fn find_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// `HTTP/1.x SSS reason`: the status and the reason.
-fn status_line(header: &[u8]) -> Option<(u16, String)> {
-    let line = header.split(|&b| b == b'\r').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.splitn(3, ' ');
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
-    }
-    let status = parts.next()?;
-    if status.len() != 3 {
-        return None;
-    }
-    let status = status.parse().ok()?;
-    let reason: String = parts
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(100)
-        .collect();
-    Some((status, reason))
 }
 
 /// A stream whose first bytes were already read (the tunnel's start that came with the
@@ -339,16 +313,5 @@ mod tests {
         let env = |k: &str| (k == "HTTPS_PROXY").then(|| "http://h:1".to_string());
         assert_eq!(Proxy::from_env(env).unwrap().unwrap().port, 1);
         assert!(Proxy::from_env(|_| None).is_none());
-    }
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(
-            status_line(b"HTTP/1.1 200 Connection established\r\n\r\n"),
-            Some((200, "Connection established".into()))
-        );
-        assert_eq!(status_line(b"HTTP/1.0 407\r\n"), Some((407, String::new())));
-        assert_eq!(status_line(b"SSH-2.0-x\r\n"), None);
-        assert_eq!(status_line(b"HTTP/1.1 2000 x\r\n"), None);
     }
 }

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod encap;
 pub mod error;
 pub mod esp;
+pub mod http;
 pub mod ike;
 
 pub use error::{WireError, WireErrorKind};
