@@ -75,7 +75,7 @@ mod tests {
             ConnectAnswer::Complete {
                 status: 200,
                 reason: "Connection established".into(),
-                len: 41
+                len: 39
             }
         );
         assert_eq!(
