@@ -244,6 +244,7 @@ impl Driver {
         let writers = Writers::default();
         let mut tcp_addrs = Vec::new();
         let mut listening: Vec<SocketAddr> = Vec::new();
+        let shared = Arc::new(config.clone());
         for addr in config.tcp.iter().chain(&config.tls) {
             if listening.contains(addr) {
                 continue;
@@ -261,7 +262,7 @@ impl Driver {
             tasks.push(tokio::spawn(acceptor(
                 l,
                 mode,
-                Arc::new(config.clone()),
+                shared.clone(),
                 io_tx.clone(),
             )));
         }
@@ -326,7 +327,7 @@ impl Driver {
             &mut self.handle,
             Handle {
                 commands: mpsc::unbounded_channel().0,
-                streams: streams.clone(),
+                streams,
             },
         );
         drop(weak);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Peer, child_up, configs, free_port, node, start, traffic};
+use common::{Peer, child_up, configs, free_port, node, start, stop, traffic};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,13 +82,6 @@ async fn transport(p: &Peer) -> Transport {
         .unwrap()
 }
 
-async fn stop(a: Peer, b: Peer) {
-    drop(a.handle);
-    drop(b.handle);
-    let _ = a.task.await;
-    let _ = b.task.await;
-}
-
 // R-TLS-1, R-CFG-2: the peer's connections are configured to go inside TLS; the port
 // takes TLS only; IKE and ESP cross it and both ends know the path is TLS. The client
 // pins the server's certificate and presents none.
@@ -103,11 +96,7 @@ async fn r_tls_1_ike_and_esp_inside_tls() {
         }
     })
     .await;
-    a.handle
-        .command(|ep, now| ep.initiate(now, "b", Some("net")))
-        .await
-        .unwrap()
-        .unwrap();
+    a.initiate("b").await;
     assert!(a.wait(Duration::from_secs(10), child_up).await);
     assert!(matches!(transport(&a).await, Transport::Tls(_)));
     assert!(matches!(transport(&b).await, Transport::Tls(_)));
@@ -124,11 +113,7 @@ async fn plain_stream_to_a_tls_port_fails() {
         StreamSettings::default()
     })
     .await;
-    a.handle
-        .command(|ep, now| ep.initiate(now, "b", Some("net")))
-        .await
-        .unwrap()
-        .unwrap();
+    a.initiate("b").await;
     assert!(!a.wait(Duration::from_secs(2), child_up).await);
     stop(a, b).await;
 }
@@ -314,11 +299,7 @@ async fn r_tls_2_through_an_http_proxy() {
         }
     })
     .await;
-    a.handle
-        .command(|ep, now| ep.initiate(now, "b", Some("net")))
-        .await
-        .unwrap()
-        .unwrap();
+    a.initiate("b").await;
     assert!(a.wait(Duration::from_secs(10), child_up).await);
     assert_eq!(*tunnels.borrow(), 1);
     assert!(matches!(transport(&a).await, Transport::Tls(_)));
@@ -427,11 +408,7 @@ async fn proxy_refusal_reported_for_the_peer() {
         }
     })
     .await;
-    a.handle
-        .command(|ep, now| ep.initiate(now, "b", Some("net")))
-        .await
-        .unwrap()
-        .unwrap();
+    a.initiate("b").await;
     let mut reason = String::new();
     assert!(
         a.wait(Duration::from_secs(10), |r| match r {
@@ -463,11 +440,7 @@ async fn hostile_clients_on_a_tls_port() {
         }
     })
     .await;
-    a.handle
-        .command(|ep, now| ep.initiate(now, "b", Some("net")))
-        .await
-        .unwrap()
-        .unwrap();
+    a.initiate("b").await;
     assert!(a.wait(Duration::from_secs(10), child_up).await);
 
     async fn closed_by_peer(s: &mut TcpStream) -> bool {

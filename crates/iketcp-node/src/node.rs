@@ -248,12 +248,8 @@ impl Node {
                     self.config.limits,
                     now,
                 );
-                let transport = if tls {
-                    Transport::Tls(id)
-                } else {
-                    Transport::Tcp(id)
-                };
-                self.ep.stream_opened(now, transport, local, remote);
+                self.ep
+                    .stream_opened(now, Transport::stream(id, tls), local, remote);
             }
             Input::Accepted {
                 id,
@@ -389,11 +385,7 @@ impl Node {
                 let had_prefix = !s.deframer.awaiting_prefix();
                 let frame = s.deframer.next_frame();
                 let (local, remote) = (s.local, s.remote);
-                let transport = if s.tls {
-                    Transport::Tls(id)
-                } else {
-                    Transport::Tcp(id)
-                };
+                let transport = Transport::stream(id, s.tls);
                 if !had_prefix && !s.deframer.awaiting_prefix() && s.role == StreamRole::Responder {
                     // The prefix is in: from now on the idle deadline applies.
                     s.prefix_deadline = None;

@@ -697,7 +697,7 @@ impl Endpoint {
         local: SocketAddr,
         remote: SocketAddr,
     ) {
-        let (Transport::Tcp(id) | Transport::Tls(id)) = transport else {
+        let Some(id) = transport.stream_id() else {
             return;
         };
         for spi in self.on_stream(id, |sa| sa.awaiting_stream == Some(id)) {

@@ -18,6 +18,25 @@ pub enum Transport {
     Tls(StreamId),
 }
 
+impl Transport {
+    /// An RFC 9329 stream, inside TLS when `tls`.
+    pub fn stream(id: StreamId, tls: bool) -> Transport {
+        if tls {
+            Transport::Tls(id)
+        } else {
+            Transport::Tcp(id)
+        }
+    }
+
+    /// The stream it is, if it is one.
+    pub fn stream_id(&self) -> Option<StreamId> {
+        match *self {
+            Transport::Udp => None,
+            Transport::Tcp(s) | Transport::Tls(s) => Some(s),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Path {
     pub local: SocketAddr,
@@ -44,10 +63,7 @@ impl Path {
     }
 
     pub fn stream(&self) -> Option<StreamId> {
-        match self.transport {
-            Transport::Udp => None,
-            Transport::Tcp(s) | Transport::Tls(s) => Some(s),
-        }
+        self.transport.stream_id()
     }
 
     /// Whether an IKE datagram on this path carries the non-ESP marker: on every datagram

@@ -142,11 +142,7 @@ impl IkeSa {
         local: SocketAddr,
         remote: SocketAddr,
     ) {
-        let id = match transport {
-            Transport::Tcp(id) | Transport::Tls(id) => id,
-            Transport::Udp => return,
-        };
-        if self.awaiting_stream != Some(id) {
+        if transport.stream_id().is_none() || self.awaiting_stream != transport.stream_id() {
             return;
         }
         self.awaiting_stream = None;

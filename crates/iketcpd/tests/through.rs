@@ -14,7 +14,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::netns::{Net, config, iperf, iperf_intervals, nft, ping_inner, root_or_skip, sh};
+use common::netns::{
+    Capture, Net, config, connections, iperf, iperf_intervals, nft, ping_inner, root_or_skip, sh,
+};
 use iketcp_ctl::{Reply, Request};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -147,71 +149,6 @@ fn counted(ns: &str, table: &str, comment: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The local ports of `ns`'s established TCP connections to `dst`.
-fn connections(ns: &str, dst: &str, port: u16) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "ss", "-Htn", "state", "established"])
-        .args(["dst", dst, "dport", "=", &format!(":{port}")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
-        .collect()
-}
-
-/// tshark writing the first 160 bytes of each packet that crosses `iface` in `ns` to `file`; stopped with SIGINT.
-struct Capture(Child);
-
-impl Capture {
-    fn start(ns: &str, iface: &str, filter: &str, file: &Path) -> Capture {
-        let mut tshark = Command::new("ip")
-            .args([
-                "netns", "exec", ns, "tshark", "-n", "-s", "160", "-i", iface, "-f", filter,
-            ])
-            .arg("-w")
-            .arg(file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tshark starts");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = tshark.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if line.contains("Capturing on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let c = Capture(tshark);
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("tshark started capturing");
-        // tshark says so a moment before the socket is live.
-        std::thread::sleep(Duration::from_millis(500));
-        c
-    }
-
-    fn stop(mut self) {
-        sh(&["kill", "-INT", &self.0.id().to_string()]);
-        let end = Instant::now() + Duration::from_secs(10);
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The fingerprint the daemon logged for its TLS certificate, as an operator pins it.
 fn logged_fingerprint(log: &Path) -> String {
     let mut pin = String::new();
@@ -321,7 +258,9 @@ fn tls_on_443_past_a_box_that_drops_the_prefix() {
         ),
     );
     let pcap = dir.0.join("tls.pcap");
-    let capture = Capture::start(&net.b, &veth_b, "tcp port 443", &pcap);
+    let capture = Capture::start(&net.b, &veth_b, "tcp port 443", &pcap, Some(160));
+    // tshark says so a moment before the socket is live.
+    std::thread::sleep(Duration::from_millis(500));
     let before = counted(&net.b, "iktdpi", "prefix");
     let log = dir.0.join("a.log");
     let a = Daemon::start_logged(&net.a, &tls, dir.0.join("a.sock"), &log);

@@ -9,14 +9,14 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::netns::{
-    Net, TunPair, drop_udp, iperf, iperf_intervals, nft, ping_inner, root_or_skip, sh,
+    Capture, Net, TunPair, connections, drop_udp, iperf, iperf_intervals, nft, ping_inner,
+    root_or_skip, sh,
 };
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -113,19 +113,6 @@ impl Tunnel {
     }
 }
 
-/// The local ports of the road warrior's established connections to the gateway's 4500.
-fn connections(ns: &str) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "ss", "-Htn", "state", "established"])
-        .args(["dst", "10.204.0.2", "dport", "=", ":4500"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
-        .collect()
-}
-
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
@@ -185,7 +172,7 @@ fn iperf_survives_a_reset_of_the_connection() {
     let (net, a, before) = (&t.net, &t.a, &t.up);
     let flow = transfer(net, 6);
     wait_flowing(a, 1 << 20);
-    let old = connections(&net.a);
+    let old = connections(&net.a, "10.204.0.2", 4500);
     assert_eq!(old.len(), 1, "{old:?}");
     // The gateway's side answers the road warrior's next segment on this connection
     // (and only on it) with a RST, as a middlebox that drops its state does.
@@ -197,10 +184,14 @@ fn iperf_survives_a_reset_of_the_connection() {
     ] {
         assert!(nft(&net.b, &rule), "nft {rule}");
     }
-    wait_for("the reset", || !connections(&net.a).contains(&old[0]));
+    wait_for("the reset", || {
+        !connections(&net.a, "10.204.0.2", 4500).contains(&old[0])
+    });
     let reset_at = Instant::now();
     wait_for("a new connection", || {
-        connections(&net.a).iter().any(|c| *c != old[0])
+        connections(&net.a, "10.204.0.2", 4500)
+            .iter()
+            .any(|c| *c != old[0])
     });
     println!("connected again {:?} after the reset", reset_at.elapsed());
     assert!(nft(&net.b, "delete table inet iktrst"));
@@ -303,56 +294,6 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
 }
 
 /// tshark writing what crosses an interface of a namespace into a file.
-struct Capture(std::process::Child);
-
-impl Capture {
-    /// Returns once tshark says it is capturing.
-    fn start(ns: &str, iface: &str, filter: &str, file: &Path) -> Capture {
-        let mut tshark = Command::new("ip")
-            .args([
-                "netns", "exec", ns, "tshark", "-n", "-i", iface, "-f", filter, "-w",
-            ])
-            .arg(file)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("tshark starts");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = tshark.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if line.contains("Capturing on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let c = Capture(tshark);
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("tshark started capturing");
-        c
-    }
-
-    /// SIGINT, so that tshark writes out what it holds; killed if it takes too long.
-    fn stop(mut self) {
-        sh(&["kill", "-INT", &self.0.id().to_string()]);
-        let end = Instant::now() + Duration::from_secs(10);
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 // R-ESP-1's counterpart over UDP: genuine ESP packets captured on the wire and sent
 // again are refused by the anti-replay window, counted as replayed, never delivered.
 #[test]
@@ -374,6 +315,7 @@ fn replayed_esp_is_dropped_and_counted() {
         &format!("v{t}b"),
         "udp dst port 4500 and dst host 10.204.0.2",
         &pcap,
+        None,
     );
     let ping = || ping_inner(&net.a, 5).0;
     assert!(ping());
@@ -459,7 +401,7 @@ fn wireshark_decrypts_a_capture_with_the_exported_keys() {
     );
     std::fs::write(&pair.road, road).unwrap();
     let pcap = pair.dir.join("outer.pcap");
-    let capture = Capture::start(&net.b, &format!("v{t}b"), "tcp port 4500", &pcap);
+    let capture = Capture::start(&net.b, &format!("v{t}b"), "tcp port 4500", &pcap, None);
     let (a, _b) = pair.start(&net);
     let first = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
     assert_eq!(first[0].transport, "tcp");

@@ -65,6 +65,25 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// Starts the connection to peer configuration `peer` and its Child SA `net`.
+    pub async fn initiate(&self, peer: &'static str) {
+        self.handle
+            .command(move |ep, now| ep.initiate(now, peer, Some("net")))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Drops both drivers' handles and waits for them to stop.
+pub async fn stop(a: Peer, b: Peer) {
+    drop(a.handle);
+    drop(b.handle);
+    let _ = a.task.await;
+    let _ = b.task.await;
+}
+
 pub async fn start(node: Node, config: DriverConfig) -> Peer {
     let (tx, reports) = mpsc::unbounded_channel();
     let d = Driver::bind(config, node, tx).await.expect("bind");

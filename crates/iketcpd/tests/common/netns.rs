@@ -290,3 +290,79 @@ impl Drop for TunPair {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The local ports of `ns`'s established TCP connections to `dst`:`port`.
+pub fn connections(ns: &str, dst: &str, port: u16) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "ss", "-Htn", "state", "established"])
+        .args(["dst", dst, "dport", "=", &format!(":{port}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}
+
+/// tshark writing what crosses `iface` in `ns` to `file` (the first `snaplen` bytes of
+/// each packet, when given).
+pub struct Capture(std::process::Child);
+
+impl Capture {
+    /// Returns once tshark says it is capturing.
+    pub fn start(
+        ns: &str,
+        iface: &str,
+        filter: &str,
+        file: &Path,
+        snaplen: Option<u32>,
+    ) -> Capture {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns", "exec", ns, "tshark", "-n", "-i", iface, "-f", filter,
+        ]);
+        if let Some(n) = snaplen {
+            c.args(["-s", &n.to_string()]);
+        }
+        let mut tshark = c
+            .arg("-w")
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tshark starts");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = tshark.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("Capturing on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let c = Capture(tshark);
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("tshark started capturing");
+        c
+    }
+
+    /// SIGINT, so that tshark writes out what it holds; killed if it takes too long.
+    pub fn stop(mut self) {
+        sh(&["kill", "-INT", &self.0.id().to_string()]);
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.0.try_wait().ok().flatten().is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
