@@ -115,6 +115,8 @@ pub struct Connection {
     pub child_lifetime: Lifetime,
     pub dpd_delay: Option<Duration>,
     pub fragmentation: bool,
+    /// RFC 4555 MOBIKE announced.
+    pub mobike: bool,
     pub replay_window: u32,
     /// TLS and a web proxy for its TCP streams (R-CFG-2).
     pub wrap: crate::wrap::StreamWrap,
@@ -491,6 +493,8 @@ impl Check<'_> {
             },
             remote_port: c.tcp_remote_port.map_or(tcp_default.remote_port, |p| p.0),
             fallback_delay: self.duration(c.fallback_delay, tcp_default.fallback_delay)?,
+            udp_probe_interval: self
+                .duration(c.udp_probe_interval, tcp_default.udp_probe_interval)?,
         };
         let replay_window = match c.replay_window {
             Some(w) if *w.get_ref() > iketcp_esp::MAX_REPLAY_WINDOW => {
@@ -534,6 +538,7 @@ impl Check<'_> {
             ),
             dpd_delay,
             fragmentation: c.fragmentation.unwrap_or(true),
+            mobike: c.mobike.unwrap_or(true),
             replay_window,
             wrap,
             local: SocketAddr::new(local_ip, daemon.ike_port),

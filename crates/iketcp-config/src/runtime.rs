@@ -55,6 +55,7 @@ impl Connection {
             ike_lifetime: self.ike_lifetime,
             dpd: self.dpd_delay,
             fragmentation: self.fragmentation,
+            mobike: self.mobike,
             tcp: self.tcp.clone(),
         }
     }

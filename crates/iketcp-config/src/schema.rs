@@ -121,6 +121,8 @@ pub(crate) struct Connection {
     pub enable_tcp: Option<EnableTcp>,
     pub tcp_remote_port: Option<Port>,
     pub fallback_delay: Option<Spanned<DurationValue>>,
+    pub udp_probe_interval: Option<Spanned<DurationValue>>,
+    pub mobike: Option<bool>,
     pub start: Option<Spanned<Start>>,
     pub rekey_time: Option<Spanned<DurationValue>>,
     pub child_rekey_time: Option<Spanned<DurationValue>>,

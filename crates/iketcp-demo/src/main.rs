@@ -66,6 +66,7 @@ fn config(
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        mobike: true,
         tcp,
     }
 }

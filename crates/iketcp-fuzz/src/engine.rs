@@ -47,6 +47,7 @@ fn peer(local: &str, remote: &str, me: &str, them: &str, lts: &str, rts: &str) -
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: Some(Duration::from_secs(30)),
         fragmentation: true,
+        mobike: true,
         tcp: Default::default(),
     }
 }

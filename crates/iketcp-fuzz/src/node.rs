@@ -47,6 +47,7 @@ fn responder() -> Node {
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        mobike: true,
         tcp: Default::default(),
     };
     Node::new(

@@ -47,6 +47,9 @@ pub enum Input<'a> {
     StreamClosed { id: StreamId },
     /// An IP packet to protect with the Child SA whose selectors it matches.
     Packet(&'a [u8]),
+    /// The host's addresses changed; these are the ones it has now (RFC 4555: the
+    /// initiator moves its IKE SAs by MOBIKE).
+    Addresses(&'a [core::net::IpAddr]),
 }
 
 /// Why the node closes a connection.
@@ -272,6 +275,7 @@ impl Node {
                 self.ep.stream_closed(now, id);
             }
             Input::Packet(p) => self.protect(p),
+            Input::Addresses(a) => self.ep.addresses_changed(now, a),
         }
         self.pump(now);
     }

@@ -31,6 +31,7 @@ fn peer(local: &str, remote: &str) -> PeerConfig {
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        mobike: true,
         tcp: Default::default(),
     }
 }

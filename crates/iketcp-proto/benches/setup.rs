@@ -51,6 +51,7 @@ fn peer(
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        mobike: true,
         tcp: Default::default(),
     }
 }

@@ -300,6 +300,10 @@ pub struct TcpConfig {
     /// first UDP retransmission comes at half of it, so at least one is always sent
     /// before TCP (R-FB-1).
     pub fallback_delay: Duration,
+    /// With [`TcpMode::Fallback`] and MOBIKE: while the IKE SA runs over TCP, how often
+    /// the initiator asks over UDP whether UDP works again (R-FB-4). Each unanswered
+    /// probe doubles the wait, up to eight times this.
+    pub udp_probe_interval: Duration,
 }
 
 impl Default for TcpConfig {
@@ -308,6 +312,7 @@ impl Default for TcpConfig {
             mode: TcpMode::No,
             remote_port: 4500,
             fallback_delay: Duration::from_secs(1),
+            udp_probe_interval: Duration::from_secs(30),
         }
     }
 }
@@ -332,6 +337,9 @@ pub struct PeerConfig {
     pub fragmentation: bool,
     /// RFC 9329: UDP, TCP, or UDP then TCP.
     pub tcp: TcpConfig,
+    /// RFC 4555: announce MOBIKE. With it the initiator moves the IKE SA and its Child
+    /// SAs to new addresses and between UDP and TCP, and back to UDP (R-FB-4).
+    pub mobike: bool,
 }
 
 /// Proposals as strongSwan writes them, for configuration and tests.

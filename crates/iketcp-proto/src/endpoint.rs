@@ -35,6 +35,10 @@ pub struct IkeSaInfo {
     pub up_since: Option<Instant>,
     pub rekey_at: Option<Instant>,
     pub expire_at: Option<Instant>,
+    /// RFC 4555: both sides announced MOBIKE.
+    pub mobike: bool,
+    /// R-FB-4: when the initiator next asks over UDP whether it works again.
+    pub next_udp_probe: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -851,6 +855,16 @@ impl Endpoint {
         Ok(())
     }
 
+    /// The host's addresses are now `addrs` (from rtnetlink): an IKE SA whose local
+    /// address went away, or that listens on any address, is moved by MOBIKE (RFC 4555)
+    /// where we are the initiator.
+    pub fn addresses_changed(&mut self, now: Instant, addrs: &[core::net::IpAddr]) {
+        let spis: Vec<u64> = self.sas.keys().copied().collect();
+        for spi in spis {
+            self.run(now, spi, |sa, cx| sa.local_addresses_changed(cx, addrs));
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<u64> = self
             .index
@@ -915,6 +929,8 @@ impl Endpoint {
                 up_since: sa.up_since,
                 rekey_at: sa.rekey_at,
                 expire_at: sa.expire_at,
+                mobike: sa.mobike,
+                next_udp_probe: sa.udp_probe_at,
             })
             .collect();
         v.sort_by_key(|i| i.id);

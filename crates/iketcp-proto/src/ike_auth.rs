@@ -41,6 +41,7 @@ impl IkeSa {
         payloads.extend(auth::certreq(&cfg.auth));
         payloads.push(Payload::IdR(cfg.remote_id.clone()));
         payloads.push(proof.auth);
+        payloads.extend(self.mobike_notify(cx));
         let mut child_req = None;
         if let Some(ci) = self.first_child
             && let Some(ccfg) = cfg.children.get(ci)
@@ -154,6 +155,13 @@ impl IkeSa {
         let mut resp = vec![Payload::IdR(cfg.local_id.clone())];
         resp.extend(proof.certs);
         resp.push(proof.auth);
+        if IkeSa::peer_announced_mobike(&payloads)
+            && let Some(n) = self.mobike_notify(cx)
+        {
+            // RFC 4555 §3.1: both announced; only the initiator moves the SA.
+            self.mobike = true;
+            resp.push(n);
+        }
         let mut made = None;
         if payloads.iter().any(|p| matches!(p, Payload::Sa(_))) {
             let nonces = Nonces {
@@ -219,6 +227,10 @@ impl IkeSa {
             release(cx);
             self.die(cx, DownReason::AuthFailed);
             return;
+        }
+        if cfg.mobike && IkeSa::peer_announced_mobike(&payloads) {
+            self.mobike = true;
+            self.mobile = true;
         }
         self.established(cx);
         if let Some(creq) = req.child {

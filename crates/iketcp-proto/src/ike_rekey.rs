@@ -92,6 +92,9 @@ impl IkeSa {
             family: self.family,
             // R-CONN-2: the TCP Originator stays so, whoever started the rekey.
             tcp_originator: self.tcp_originator,
+            mobike: self.mobike,
+            mobile: self.mobile,
+            udp_probes_failed: self.udp_probes_failed,
             peer: self.peer,
             chosen: Some(chosen),
             keys: Some(keys),

@@ -177,12 +177,22 @@ pub(crate) enum State {
 /// Work the initiator side queues while a request is outstanding (window of one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Task {
-    CreateChild { cfg: usize },
-    RekeyChild { spi_in: u32 },
+    CreateChild {
+        cfg: usize,
+    },
+    RekeyChild {
+        spi_in: u32,
+    },
     RekeyIke,
-    DeleteChild { spi_in: u32 },
+    DeleteChild {
+        spi_in: u32,
+    },
     DeleteIke,
     Liveness,
+    /// RFC 4555: tell the peer where we are now (on the current path).
+    UpdateAddresses,
+    /// R-FB-4: while on a stream, ask over UDP whether it works again.
+    ProbeUdp,
 }
 
 /// The request we wait on an answer for.
@@ -194,6 +204,7 @@ pub(crate) enum Active {
     DeleteChild { spis_in: Vec<u32> },
     DeleteIke,
     Liveness,
+    UpdateAddresses(crate::mobike::UpdateRequest),
 }
 
 impl Active {
@@ -206,6 +217,7 @@ impl Active {
             Active::DeleteChild { .. } => Pending::DeleteChild,
             Active::DeleteIke => Pending::DeleteIke,
             Active::Liveness => Pending::Liveness,
+            Active::UpdateAddresses(_) => Pending::UpdateAddresses,
         }
     }
 }
@@ -214,6 +226,10 @@ pub(crate) struct Outstanding {
     pub message_id: u32,
     pub active: Active,
     pub packets: Vec<Vec<u8>>,
+    /// Where the request goes now (RFC 4555, R-MOB-2: over UDP first, then a stream).
+    pub on: Path,
+    /// When its UDP attempt gives way to a stream: MOBIKE with TCP as the fallback.
+    pub udp_until: Option<Instant>,
     pub retransmits: u32,
     /// Next retransmission; never set over a stream (R-RETX-1).
     pub next_send: Option<Instant>,
@@ -290,6 +306,17 @@ pub(crate) struct IkeSa {
     /// When to try reconnecting after a failed attempt, and how many failed so far.
     pub reconnect_at: Option<Instant>,
     pub reconnect_failures: u32,
+    /// RFC 4555: both sides announced MOBIKE_SUPPORTED.
+    pub mobike: bool,
+    /// With MOBIKE, we are the initiator, who decides where the SA goes (RFC 4555 §3.1).
+    /// Kept by successors, whoever started their rekey.
+    pub mobile: bool,
+    /// Where the response to the request being handled goes: where it came from.
+    pub respond_on: Option<Path>,
+    /// R-FB-4: when to ask over UDP whether it works again, and how many such probes
+    /// went unanswered in a row.
+    pub udp_probe_at: Option<Instant>,
+    pub udp_probes_failed: u32,
 }
 
 impl IkeSa {
@@ -345,6 +372,11 @@ impl IkeSa {
             fallback_at: None,
             reconnect_at: None,
             reconnect_failures: 0,
+            mobike: false,
+            mobile: false,
+            respond_on: None,
+            udp_probe_at: None,
+            udp_probes_failed: 0,
         }
     }
 
@@ -413,7 +445,22 @@ impl IkeSa {
         self.transmit_request(cx, mid, packets, active);
     }
 
-    /// Sends the packets of request `mid` and arms its timers.
+    /// [`send_request`](Self::send_request) on another path than the SA's (RFC 4555:
+    /// an UPDATE_SA_ADDRESSES on the path it moves to).
+    pub fn send_request_on(
+        &mut self,
+        cx: &mut Cx<'_>,
+        path: Path,
+        exchange: ExchangeType,
+        payloads: Vec<Payload>,
+        active: Active,
+    ) {
+        let current = std::mem::replace(&mut self.path, path);
+        self.send_request(cx, exchange, payloads, active);
+        self.path = current;
+    }
+
+    /// Sends the packets of request `mid` on the SA's path and arms its timers.
     pub fn transmit_request(
         &mut self,
         cx: &mut Cx<'_>,
@@ -433,10 +480,17 @@ impl IkeSa {
                 cx.now + cx.config.retransmit.total(),
             )
         };
+        let udp_until = if self.path.is_stream() {
+            None
+        } else {
+            self.udp_gives_way(cx).map(|d| cx.now + d)
+        };
         self.outstanding = Some(Outstanding {
             message_id: mid,
             active,
             packets,
+            on: self.path,
+            udp_until,
             retransmits: 0,
             next_send,
             deadline,
@@ -445,10 +499,12 @@ impl IkeSa {
     }
 
     pub fn transmit(&self, cx: &mut Cx<'_>, message: Vec<u8>) {
-        cx.out.push_back(Output::Transmit(Transmit {
-            path: self.path,
-            message,
-        }));
+        self.transmit_on(cx, self.path, message);
+    }
+
+    pub fn transmit_on(&self, cx: &mut Cx<'_>, path: Path, message: Vec<u8>) {
+        cx.out
+            .push_back(Output::Transmit(Transmit { path, message }));
     }
 
     /// Encrypts and sends a response to request `mid`, caching it for retransmitted
@@ -467,8 +523,10 @@ impl IkeSa {
         };
         match protect::seal(header, &payloads, &mut keys.send, cx.rng, frag) {
             Ok(packets) => {
+                // A response goes where its request came from (RFC 7296 §2.11).
+                let path = self.respond_on.unwrap_or(self.path);
                 for p in &packets {
-                    self.transmit(cx, p.clone());
+                    self.transmit_on(cx, path, p.clone());
                 }
                 self.cached_response = Some((mid, packets));
             }
@@ -517,6 +575,8 @@ impl IkeSa {
                 Task::DeleteChild { spi_in } => self.start_delete_child(cx, vec![spi_in]),
                 Task::DeleteIke => self.start_delete_ike(cx),
                 Task::Liveness => self.start_liveness(cx),
+                Task::UpdateAddresses => self.start_update(cx, self.path),
+                Task::ProbeUdp => self.start_udp_probe(cx),
             }
         }
     }
@@ -533,7 +593,9 @@ impl IkeSa {
         if msg.header.flags.contains(Flags::RESPONSE) {
             self.handle_response(cx, path, raw, msg);
         } else {
+            self.respond_on = Some(path);
             self.handle_request(cx, path, raw, msg);
+            self.respond_on = None;
         }
         self.kick(cx);
         self.hand_off(cx, None);
@@ -550,7 +612,16 @@ impl IkeSa {
         tasks.extend(
             self.queue
                 .iter()
-                .filter(|t| !matches!(t, Task::DeleteIke | Task::RekeyIke | Task::Liveness))
+                .filter(|t| {
+                    !matches!(
+                        t,
+                        Task::DeleteIke
+                            | Task::RekeyIke
+                            | Task::Liveness
+                            | Task::UpdateAddresses
+                            | Task::ProbeUdp
+                    )
+                })
                 .cloned(),
         );
         self.queue.retain(|t| matches!(t, Task::DeleteIke));
@@ -633,6 +704,9 @@ impl IkeSa {
                 self.die(cx, reason);
             }
             (Handler::LivenessResponse, Active::Liveness) => {}
+            (Handler::UpdateAddressesResponse, Active::UpdateAddresses(req)) => {
+                self.process_update_response(cx, req, path, payloads)
+            }
             (h, active) => {
                 // The table derives the handler from the request outstanding.
                 debug!(ike = %self.id, "handler {h:?} does not answer {:?}", active.pending());
@@ -887,6 +961,10 @@ impl IkeSa {
         at(self.half_open_until);
         at(self.fallback_at);
         at(self.reconnect_at);
+        if let Some(o) = &self.outstanding {
+            at(o.udp_until);
+        }
+        at(self.udp_probe_at);
         for c in &self.children {
             at(c.rekey_at);
             at(c.expire_at);
@@ -934,11 +1012,18 @@ impl IkeSa {
                 o.next_send =
                     (n <= cx.config.retransmit.tries).then(|| now + cx.config.retransmit.wait(n));
                 debug!(ike = %self.id, mid = o.message_id, "retransmit {n}");
-                let packets = o.packets.clone();
+                let (packets, on) = (o.packets.clone(), o.on);
                 for p in packets {
-                    self.transmit(cx, p);
+                    self.transmit_on(cx, on, p);
                 }
             }
+        }
+        if self
+            .outstanding
+            .as_ref()
+            .is_some_and(|o| o.retransmits > 0 && o.udp_until.is_some_and(|t| t <= now))
+        {
+            self.udp_unanswered(cx);
         }
         if let Some(seen) = failed {
             let reason = seen.map_or(DownReason::Timeout, DownReason::Refused);
@@ -952,6 +1037,10 @@ impl IkeSa {
         if self.rekey_at.is_some_and(|t| t <= now) {
             self.rekey_at = None;
             self.enqueue(cx, Task::RekeyIke);
+        }
+        if self.udp_probe_at.is_some_and(|t| t <= now) {
+            self.udp_probe_at = None;
+            self.enqueue(cx, Task::ProbeUdp);
         }
         if self.dpd_at.is_some_and(|t| t <= now) {
             self.dpd_at = None;
@@ -994,6 +1083,7 @@ impl IkeSa {
             self.rekey_at = Some(cx.now + lt.rekey.saturating_sub(jitter));
             self.expire_at = Some(cx.now + lt.hard);
             self.dpd_at = dpd.map(|d| cx.now + d);
+            self.schedule_udp_probe(cx);
             if !self.announced {
                 self.announced = true;
                 info!(ike = %self.id, "IKE SA established with {name} on {}", self.path);

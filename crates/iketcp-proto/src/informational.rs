@@ -65,6 +65,7 @@ impl IkeSa {
         mid: u32,
         payloads: Vec<Payload>,
     ) {
+        let moved = self.take_update(cx, &payloads);
         let mut ours = Vec::new();
         let mut delete_ike = false;
         for p in &payloads {
@@ -109,11 +110,10 @@ impl IkeSa {
             self.die(cx, reason);
             return;
         }
-        let resp = if ours.is_empty() {
-            vec![]
-        } else {
-            vec![Payload::Delete(Delete::child(ProtocolId::ESP, &ours))]
-        };
+        let mut resp = moved;
+        if !ours.is_empty() {
+            resp.push(Payload::Delete(Delete::child(ProtocolId::ESP, &ours)));
+        }
         self.send_response(cx, ExchangeType::INFORMATIONAL, mid, resp);
         for spi in ours {
             self.remove_child(cx, spi, DownReason::PeerDeleted);

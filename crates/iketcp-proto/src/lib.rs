@@ -25,6 +25,7 @@ mod ike_init;
 mod ike_rekey;
 mod ike_sa;
 mod informational;
+mod mobike;
 mod natd;
 pub mod path;
 mod payloads;

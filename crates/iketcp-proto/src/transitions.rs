@@ -31,6 +31,8 @@ pub(crate) enum Pending {
     DeleteChild,
     DeleteIke,
     Liveness,
+    /// RFC 4555 §3.5: UPDATE_SA_ADDRESSES.
+    UpdateAddresses,
 }
 
 impl Pending {
@@ -41,9 +43,10 @@ impl Pending {
             Pending::Init => ExchangeType::IKE_SA_INIT,
             Pending::Auth => ExchangeType::IKE_AUTH,
             Pending::Child | Pending::RekeyIke => ExchangeType::CREATE_CHILD_SA,
-            Pending::DeleteChild | Pending::DeleteIke | Pending::Liveness => {
-                ExchangeType::INFORMATIONAL
-            }
+            Pending::DeleteChild
+            | Pending::DeleteIke
+            | Pending::Liveness
+            | Pending::UpdateAddresses => ExchangeType::INFORMATIONAL,
         })
     }
 }
@@ -68,6 +71,7 @@ pub(crate) enum Handler {
     DeleteChildResponse,
     DeleteIkeResponse,
     LivenessResponse,
+    UpdateAddressesResponse,
 }
 
 /// What becomes of a message.
@@ -142,6 +146,7 @@ pub(crate) fn lookup(role: Role, state: State, exchange: ExchangeType, rx: Recei
                 Pending::DeleteChild => Verdict::Run(H::DeleteChildResponse),
                 Pending::DeleteIke => Verdict::Run(H::DeleteIkeResponse),
                 Pending::Liveness => Verdict::Run(H::LivenessResponse),
+                Pending::UpdateAddresses => Verdict::Run(H::UpdateAddressesResponse),
                 // IKE_SA_INIT and IKE_AUTH are never outstanding once established.
                 Pending::None | Pending::Init | Pending::Auth => {
                     Verdict::Drop(Drop::UnexpectedResponse)
@@ -172,7 +177,7 @@ mod tests {
         ExchangeType(43), // IKE_INTERMEDIATE: not spoken here
         ExchangeType(250),
     ];
-    const PENDING: [Pending; 8] = [
+    const PENDING: [Pending; 9] = [
         Pending::None,
         Pending::Init,
         Pending::Auth,
@@ -181,6 +186,7 @@ mod tests {
         Pending::DeleteChild,
         Pending::DeleteIke,
         Pending::Liveness,
+        Pending::UpdateAddresses,
     ];
 
     fn all() -> impl Iterator<Item = (Role, State, ExchangeType, Received, Verdict)> {
@@ -208,7 +214,7 @@ mod tests {
                 runs.push((role, state, x, rx, h));
             }
         }
-        assert_eq!(n, 2 * 6 * 6 * 9);
+        assert_eq!(n, 2 * 6 * 6 * 10);
         let x = |e| e;
         let mut expected = vec![
             (
@@ -284,6 +290,13 @@ mod tests {
                     ExchangeType::INFORMATIONAL,
                     Received::Response(Pending::Liveness),
                     H::LivenessResponse,
+                ),
+                (
+                    role,
+                    e,
+                    ExchangeType::INFORMATIONAL,
+                    Received::Response(Pending::UpdateAddresses),
+                    H::UpdateAddressesResponse,
                 ),
             ]);
         }

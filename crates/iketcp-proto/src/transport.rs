@@ -69,7 +69,7 @@ impl IkeSa {
     }
 
     /// Asks the I/O layer for a connection; we are its TCP Originator.
-    fn open_stream(&mut self, cx: &mut Cx<'_>, local: IpAddr, remote: SocketAddr) {
+    pub(crate) fn open_stream(&mut self, cx: &mut Cx<'_>, local: IpAddr, remote: SocketAddr) {
         let id = cx.new_stream_id();
         self.awaiting_stream = Some(id);
         self.tcp_originator = true;
@@ -94,8 +94,22 @@ impl IkeSa {
             .map(|p| (&p.tcp.mode, p.tcp.fallback_delay))
         {
             Some((TcpMode::Fallback, d)) if self.state == State::InitSent => normal.min(d / 2),
-            _ => normal,
+            _ => match self.udp_gives_way(cx) {
+                Some(d) => normal.min(d / 2),
+                None => normal,
+            },
         }
+    }
+
+    /// How long a request of an established IKE SA may go unanswered over UDP before it
+    /// goes over a stream instead: MOBIKE (RFC 4555) lets the initiator move, and the
+    /// peer is configured with TCP as the fallback (R-FB-1's rule, on a live SA).
+    pub(crate) fn udp_gives_way(&self, cx: &Cx<'_>) -> Option<Duration> {
+        if self.state != State::Established || !self.mobike || !self.mobile || self.superseded {
+            return None;
+        }
+        let p = self.peer_config(cx)?;
+        (p.tcp.mode == TcpMode::Fallback).then_some(p.tcp.fallback_delay)
     }
 
     /// R-FB-1, R-FB-2: UDP went unanswered; this setup gives way to a new one over TCP
@@ -161,17 +175,35 @@ impl IkeSa {
             }
             return;
         }
-        info!(ike = %self.id, "reconnected to {remote} from {local}");
         if let Some(old) = old {
+            info!(ike = %self.id, "reconnected to {remote} from {local}");
             cx.out.push_back(Output::CloseStream(old));
+            cx.event(Event::PathChanged {
+                ike: self.id,
+                path: self.path,
+            });
+            self.update_child_paths(cx);
+        } else {
+            // RFC 4555 from UDP (R-MOB-1): IKE goes on the connection now; ESP follows
+            // once the peer answers the UPDATE_SA_ADDRESSES (R-MOB-3).
+            info!(ike = %self.id, "connected to {remote} from {local}: moving from UDP");
+            cx.event(Event::PathChanged {
+                ike: self.id,
+                path: self.path,
+            });
         }
-        cx.event(Event::PathChanged {
-            ike: self.id,
-            path: self.path,
-        });
-        self.update_child_paths(cx);
-        if let Some(o) = &self.outstanding {
-            // R-RETX-2: the same request again, on the new connection; the wait goes on.
+        let stream_wait = cx.now + cx.config.stream_response_timeout();
+        if let Some(o) = &mut self.outstanding {
+            // R-RETX-2, R-MOB-2: the same request again (same message ID), on the new
+            // connection; over a stream it is not retransmitted (R-RETX-1).
+            o.on = self.path;
+            o.next_send = None;
+            o.udp_until = None;
+            if old.is_none() {
+                // Over UDP it waited by the retransmission schedule; over a stream, by
+                // the stream's.
+                o.deadline = stream_wait;
+            }
             for p in o.packets.clone() {
                 self.transmit(cx, p);
             }
@@ -180,7 +212,12 @@ impl IkeSa {
             // R-CONN-10: tell the Responder where we are now. The request resent above
             // does not: if the peer had taken it before the connection broke, it is a
             // retransmission there, answered from its cache, and moves nothing (R-SEC-1).
-            self.enqueue(cx, Task::Liveness);
+            let task = if self.mobike {
+                Task::UpdateAddresses
+            } else {
+                Task::Liveness
+            };
+            self.enqueue(cx, task);
         }
     }
 
@@ -214,7 +251,15 @@ impl IkeSa {
         if self.awaiting_stream.is_some() || !self.tcp_originator || self.state == State::Dead {
             return;
         }
-        let remote = self.path.remote;
+        // From UDP (RFC 4555, R-MOB-1) the connection goes to the peer's TCP port.
+        let remote = if self.path.is_stream() {
+            self.path.remote
+        } else {
+            match self.tcp_remote(cx) {
+                Some(r) => r,
+                None => return,
+            }
+        };
         let local = self.path.local.ip();
         self.open_stream(cx, local, remote);
     }

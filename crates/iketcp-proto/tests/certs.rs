@@ -219,9 +219,9 @@ fn check_auth_payloads(
     let initiator = w.sides[side].ep.ike_sas()[0].initiator;
     let certs: String = vec!["CERT"; chain.len()].join(" ");
     let expected = if initiator {
-        format!("IDi {certs} CERTREQ IDr AUTH SA TSi TSr")
+        format!("IDi {certs} CERTREQ IDr AUTH N(MOBIKE_SUP) SA TSi TSr")
     } else {
-        format!("IDr {certs} AUTH SA TSi TSr")
+        format!("IDr {certs} AUTH N(MOBIKE_SUP) SA TSi TSr")
     };
     assert_eq!(summary(&payloads), expected);
     let sent_certs: Vec<_> = payloads
@@ -656,7 +656,7 @@ fn r_frag_1_rsa_3072_chain_fragments_over_udp_only() {
     assert!(!fragmented);
     assert_eq!(
         summary(&payloads),
-        "IDi CERT CERT CERTREQ IDr AUTH SA TSi TSr"
+        "IDi CERT CERT CERTREQ IDr AUTH N(MOBIKE_SUP) SA TSi TSr"
     );
 }
 

@@ -128,6 +128,7 @@ pub fn pair_configs() -> (PeerConfig, PeerConfig) {
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        mobike: true,
         tcp: Default::default(),
     };
     let b = PeerConfig {
@@ -142,6 +143,7 @@ pub fn pair_configs() -> (PeerConfig, PeerConfig) {
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        mobike: true,
         tcp: Default::default(),
     };
     (a, b)

@@ -475,6 +475,16 @@ impl World {
         self.nat.insert(o, m);
     }
 
+    /// Host `h` loses its address and gets `addr` instead; its node hears of it.
+    pub fn readdress(&mut self, h: usize, addr: &str) {
+        let a: IpAddr = addr.parse().expect("address");
+        self.log(format!("{} now at {a}", self.hosts[h].name));
+        self.hosts[h].addr = a;
+        let now = self.at();
+        self.hosts[h].node.handle(now, Input::Addresses(&[a]));
+        self.drain();
+    }
+
     /// Middlebox: resets the connection `id` of host `h`, both ends hear of it.
     pub fn reset(&mut self, h: usize, id: StreamId) {
         self.log(format!("middlebox resets {}#{}", self.hosts[h].name, id.0));
@@ -544,6 +554,47 @@ impl World {
     pub fn dump(&self) -> String {
         self.trace.join("\n")
     }
+
+    /// The IKE messages host `h` sent on streams, parsed (frames cut out of the bytes).
+    pub fn stream_ike(&self, h: usize) -> Vec<(StreamId, Message)> {
+        let mut out = Vec::new();
+        for (_, s, bytes) in &self.hosts[h].sent {
+            let Some(s) = s else { continue };
+            let mut b = &bytes[..];
+            if b.starts_with(b"IKETCP") {
+                b = &b[6..];
+            }
+            while b.len() >= 2 {
+                let n = usize::from(u16::from_be_bytes([b[0], b[1]]));
+                if n < 2 || n > b.len() {
+                    break;
+                }
+                if let [0, 0, 0, 0, ike @ ..] = &b[2..n]
+                    && let Ok(m) = Message::parse(ike)
+                {
+                    out.push((*s, m));
+                }
+                b = &b[n..];
+            }
+        }
+        out
+    }
+
+    /// The IKE messages host `h` sent over UDP, with when.
+    pub fn udp_ike(&self, h: usize) -> Vec<(Duration, Message)> {
+        self.hosts[h]
+            .sent
+            .iter()
+            .filter(|(_, s, _)| s.is_none())
+            .filter_map(|(t, _, d)| {
+                let ike = match &d[..] {
+                    [0, 0, 0, 0, rest @ ..] => rest,
+                    d => d,
+                };
+                Message::parse(ike).ok().map(|m| (*t, m))
+            })
+            .collect()
+    }
 }
 
 /// A one-line summary of a datagram for the trace.
@@ -601,6 +652,7 @@ pub fn peer_config(
         ike_lifetime: Lifetime::IKE_DEFAULT,
         dpd: None,
         fragmentation: true,
+        mobike: true,
         tcp: TcpConfig {
             mode: tcp,
             ..TcpConfig::default()
@@ -620,13 +672,23 @@ pub fn node(cfg: EndpointConfig, peers: Vec<PeerConfig>, seed: u64) -> Node {
 /// The usual pair: a road warrior "a" at 10.0.0.1 (inner 10.1.0.0/24) and a gateway "b"
 /// at 10.0.0.2 (inner 10.2.0.0/24); UDP 500 and 4500 and TCP 4500 on b; `tcp` for a.
 pub fn pair(seed: u64, tcp: TcpMode) -> (World, usize, usize) {
-    let a_cfg = peer_config(
+    pair_with(seed, tcp, |_| {})
+}
+
+/// [`pair`], with a's configuration changed by `tune` first.
+pub fn pair_with(
+    seed: u64,
+    tcp: TcpMode,
+    tune: impl FnOnce(&mut PeerConfig),
+) -> (World, usize, usize) {
+    let mut a_cfg = peer_config(
         "b",
         ("10.0.0.1:500", "10.0.0.2:500"),
         ("a@sim.test", "b@sim.test"),
         ("10.1.0.0/24", "10.2.0.0/24"),
         tcp,
     );
+    tune(&mut a_cfg);
     let b_cfg = peer_config(
         "a",
         ("10.0.0.2:500", "10.0.0.1:500"),

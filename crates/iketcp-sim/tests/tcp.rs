@@ -36,29 +36,8 @@ fn ike_path(w: &World, h: usize) -> iketcp_proto::Path {
     w.hosts[h].node.endpoint().ike_sas()[0].path
 }
 
-/// The IKE messages a host sent on streams, parsed (frames are cut out of the bytes).
 fn stream_ike(w: &World, h: usize) -> Vec<(StreamId, Message)> {
-    let mut out = Vec::new();
-    for (_, s, bytes) in &w.hosts[h].sent {
-        let Some(s) = s else { continue };
-        let mut b = &bytes[..];
-        if b.starts_with(b"IKETCP") {
-            b = &b[6..];
-        }
-        while b.len() >= 2 {
-            let n = usize::from(u16::from_be_bytes([b[0], b[1]]));
-            if n < 2 || n > b.len() {
-                break;
-            }
-            if let [0, 0, 0, 0, ike @ ..] = &b[2..n]
-                && let Ok(m) = Message::parse(ike)
-            {
-                out.push((*s, m));
-            }
-            b = &b[n..];
-        }
-    }
-    out
+    w.stream_ike(h)
 }
 
 /// The IKE_SA_INIT requests a host sent over UDP.

@@ -414,6 +414,7 @@ async fn main() {
             .get("dpd")
             .map(|s| Duration::from_secs(s.parse().expect("dpd secs"))),
         fragmentation: true,
+        mobike: true,
         tcp,
     };
     let config = EndpointConfig {
