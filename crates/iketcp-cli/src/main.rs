@@ -80,6 +80,18 @@ fn history(entries: &[HistoryEntry]) -> String {
         .collect()
 }
 
+/// The transport, and on a stream whether and when it tries UDP again (R-FB-4).
+fn transport(s: &IkeSaStatus) -> String {
+    let on_stream = s.transport.starts_with("tcp") || s.transport.starts_with("tls");
+    match s.next_udp_probe_secs {
+        Some(n) => format!("{} (UDP probe in {})", s.transport, span(Some(n))),
+        None if on_stream && s.initiator && !s.mobike => {
+            format!("{} (no MOBIKE: stays)", s.transport)
+        }
+        None => s.transport.clone(),
+    }
+}
+
 fn table(sas: &[IkeSaStatus]) -> String {
     if sas.is_empty() {
         return "no IKE SA\n".into();
@@ -97,7 +109,7 @@ fn table(sas: &[IkeSaStatus]) -> String {
         rows.push(vec![
             s.connection.clone(),
             s.state.clone(),
-            s.transport.clone(),
+            transport(s),
             s.local.clone(),
             s.remote.clone(),
             format!("{}_i {}_r", s.spi_i, s.spi_r),

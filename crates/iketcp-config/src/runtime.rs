@@ -153,6 +153,8 @@ impl Config {
                     .max(576),
                 routes: t.routes.iter().flat_map(iketcp_io::routes::cidrs).collect(),
             }),
+            // RFC 4555: an initiator follows its addresses.
+            watch_addresses: self.connections.iter().any(|c| c.mobike),
         };
         let named = |s: Start| {
             self.connections

@@ -81,6 +81,13 @@ pub struct IkeSaStatus {
     pub rekey_in_secs: Option<u64>,
     pub expire_in_secs: Option<u64>,
     pub children: Vec<ChildSaStatus>,
+    /// RFC 4555: both sides announced MOBIKE, so the SA can move (and back to UDP).
+    #[serde(default)]
+    pub mobike: bool,
+    /// On TCP with MOBIKE: seconds until the initiator next asks over UDP whether it
+    /// works again (R-FB-4).
+    #[serde(default)]
+    pub next_udp_probe_secs: Option<u64>,
 }
 
 /// Inbound ESP packets dropped, by reason (RFC 4303 §3.4's auditable events): none of

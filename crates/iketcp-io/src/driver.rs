@@ -55,6 +55,8 @@ pub struct DriverConfig {
     /// How connections to each peer (by configuration name) are wrapped: TLS, a web
     /// proxy (R-CFG-2). A peer not named here gets plain TCP.
     pub streams: HashMap<String, StreamSettings>,
+    /// Watch the host's addresses (rtnetlink) and tell the node, for MOBIKE.
+    pub watch_addresses: bool,
 }
 
 impl Default for DriverConfig {
@@ -70,6 +72,7 @@ impl Default for DriverConfig {
             tls_server: None,
             handshake_timeout: Duration::from_secs(10),
             streams: HashMap::new(),
+            watch_addresses: false,
         }
     }
 }
@@ -181,6 +184,8 @@ pub(crate) enum Io {
     },
     /// The packet tasks crossed an ESP lifetime limit: the node must run.
     Wake,
+    /// The host's addresses now.
+    Addresses(Vec<IpAddr>),
 }
 
 struct Conn {
@@ -240,6 +245,14 @@ impl Driver {
                 io_tx.clone(),
             )));
             udp.push(port);
+        }
+        if config.watch_addresses {
+            let tx = io_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = crate::addresses::watch(tx).await {
+                    warn!("cannot watch the host's addresses (MOBIKE will not follow them): {e}");
+                }
+            }));
         }
         let writers = Writers::default();
         let mut tcp_addrs = Vec::new();
@@ -429,6 +442,7 @@ impl Driver {
             }
             // The node drains the data path's events whenever it runs.
             Io::Wake => self.node.handle_timeout(now),
+            Io::Addresses(a) => self.node.handle(now, Input::Addresses(&a)),
             Io::Data(id, data) => {
                 if self.conns.contains_key(&id) {
                     self.node.handle(now, Input::StreamData { id, data: &data });

@@ -5,6 +5,7 @@
 //! byte stream, so a plain TCP connection, a TLS session and an HTTP CONNECT tunnel
 //! share one implementation.
 
+mod addresses;
 pub mod driver;
 mod packets;
 pub mod proxy;

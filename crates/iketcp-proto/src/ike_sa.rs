@@ -759,7 +759,12 @@ impl IkeSa {
         // RFC 7296 §2.23: a request that will be acted on, from a new address or port
         // (the move to 4500, or a NAT rebinding), moves where we send; over a stream,
         // the connection it came on does (R-CONN-5). A replayed request never gets here.
-        if matches!(verdict, Verdict::Run(_)) && path != self.path {
+        // With MOBIKE an UPDATE_SA_ADDRESSES decides for itself (RFC 4555 §3.5, §3.9).
+        let update = self.mobike
+            && payloads.iter().any(|p| {
+                matches!(p, Payload::Notify(n) if n.notify_type == iketcp_wire::ike::NotifyType::UPDATE_SA_ADDRESSES)
+            });
+        if matches!(verdict, Verdict::Run(_)) && path != self.path && !update {
             if !path.is_stream() && !self.path.is_stream() {
                 info!(ike = %self.id, "peer moved to {path}");
                 self.path = path;

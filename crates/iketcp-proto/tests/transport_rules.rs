@@ -467,3 +467,84 @@ fn forged_messages_change_no_state() {
     assert_eq!(w.children(B), 1);
     assert!(w.events(B).all(|e| !matches!(e, Event::IkeDown { .. })));
 }
+
+/// An UPDATE_SA_ADDRESSES from a (message `mid`) carrying NO_NATS_ALLOWED with addresses
+/// that match no path, delivered to b on `path` (as b sees it). Returns b's answer.
+fn hostile_update(w: &mut World, mid: u32, path: Path) -> (Path, Vec<Payload>) {
+    use iketcp_wire::codec::Writer;
+    use iketcp_wire::ike::{Notify, emit_chain};
+    let chain = [
+        Payload::Notify(Notify::new(NotifyType::UPDATE_SA_ADDRESSES, vec![])),
+        Payload::Notify(Notify::new(NotifyType::NO_NATS_ALLOWED, vec![7; 12])),
+        Payload::Notify(Notify::new(NotifyType::COOKIE2, vec![mid as u8; 16])),
+    ];
+    let mut wr = Writer { buf: Vec::new() };
+    let first = emit_chain(&chain, &mut wr).unwrap();
+    let (_, bytes) = w.craft(A, ExchangeType::INFORMATIONAL, mid, first, &wr.buf);
+    let sent = w.sides[B].sent.len();
+    let now = w.at();
+    w.ep(B).handle_message(now, path, &bytes);
+    w.drain();
+    assert_eq!(
+        w.sides[B].sent.len(),
+        sent + 1,
+        "b sends its answer and nothing else (no return routability check)"
+    );
+    let (_, on, reply) = w.sides[B].sent.last().unwrap().clone();
+    let msg = Message::parse(&reply).unwrap();
+    assert!(msg.header.flags.contains(Flags::RESPONSE));
+    assert_eq!(msg.header.message_id, mid);
+    (on, w.open_at(A, &reply))
+}
+
+// R-MOB-4: over UDP, an UPDATE_SA_ADDRESSES whose NO_NATS_ALLOWED does not match the
+// packet's addresses is refused with UNEXPECTED_NAT_DETECTED and moves nothing (RFC 4555
+// §3.9); over a stream NO_NATS_ALLOWED is ignored, the SA moves at once, and no return
+// routability check is made. The answer goes where the request came from, and echoes
+// COOKIE2.
+#[test]
+fn r_mob_4_no_nats_allowed_ignored_over_a_stream() {
+    let (a, b) = pair_configs();
+    let mut w = World::new(23, a, b);
+    let now = w.at();
+    w.ep(A).initiate(now, "b", Some("net")).unwrap();
+    assert!(w.run_until(secs(10), |w| w.children(A) == 1 && w.children(B) == 1));
+    let before = w.sides[B].ep.ike_sas()[0].path;
+    let from_nat = Path::udp(before.local, "10.0.0.9:4500".parse().unwrap());
+
+    let (on, answer) = hostile_update(&mut w, 2, from_nat);
+    assert_eq!(on, from_nat, "answered where the request came from");
+    assert!(
+        answer.iter().any(
+            |p| matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::UNEXPECTED_NAT_DETECTED)
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(w.sides[B].ep.ike_sas()[0].path, before, "nothing moved");
+
+    let stream = Path {
+        local: before.local,
+        remote: "10.0.0.9:40000".parse().unwrap(),
+        transport: Transport::Tcp(StreamId(77)),
+    };
+    let (on, answer) = hostile_update(&mut w, 3, stream);
+    assert_eq!(on, stream);
+    assert!(
+        !answer
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.notify_type.is_error())),
+        "{answer:?}"
+    );
+    assert!(answer.iter().any(
+        |p| matches!(p, Payload::Notify(n) if n.notify_type == NotifyType::COOKIE2 && n.data == [3; 16])
+    ));
+    assert_eq!(
+        w.sides[B].ep.ike_sas()[0].path,
+        stream,
+        "moved to the stream"
+    );
+    assert!(
+        w.events(B)
+            .any(|e| matches!(e, Event::PathChanged { path, .. } if *path == stream))
+    );
+}

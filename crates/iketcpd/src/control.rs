@@ -66,6 +66,10 @@ pub fn status(node: &Node, only: Option<&str>, proxied: &[String]) -> Vec<IkeSaS
             expire_in_secs: s
                 .expire_at
                 .map(|t| t.saturating_duration_since(now).as_secs()),
+            mobike: s.mobike,
+            next_udp_probe_secs: s
+                .next_udp_probe
+                .map(|t| t.saturating_duration_since(now).as_secs()),
             children: s
                 .children
                 .iter()
