@@ -1,6 +1,7 @@
 //! `iketcpd` with its tunnel device against strongSwan 5.9.8's data plane
 //! (kernel-libipsec) over UDP: a ping and an iperf3 TCP flow each way between the inner
-//! subnets, with `iketcpd` initiating and with strongSwan initiating. Needs root, the
+//! subnets, with `iketcpd` initiating and with strongSwan initiating; and MOBIKE (RFC
+//! 4555): the initiator's address changes, on either side, and both follow. Needs root, the
 //! fixture's packages (`install.sh`), TUN and iperf3; skipped with a reason otherwise,
 //! never under `CI=true`.
 
@@ -45,7 +46,9 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
-    fn start(ns: &str, dir: &Path, start: &str) -> Daemon {
+    /// `listen`: the address the daemon binds, `0.0.0.0` for any (then the system picks
+    /// the source address, as on a laptop whose address changes).
+    fn start(ns: &str, dir: &Path, start: &str, listen: &str) -> Daemon {
         let socket = dir.join("iketcpd.sock");
         let psk = dir.join("psk");
         std::fs::write(&psk, "iketcp-psk-0123456789abcdef").unwrap();
@@ -60,7 +63,7 @@ impl Daemon {
             format!(
                 r#"
 [daemon]
-listen = ["10.201.0.1"]
+listen = ["{listen}"]
 listen_tcp = []
 control_socket = "{}"
 [tun]
@@ -210,7 +213,7 @@ fn iketcpd_tunnel_with_strongswan_data_plane() {
     let dir = f.state_dir().join("iketcpd");
     std::fs::create_dir_all(&dir).unwrap();
     for (start, who) in [("start", "iketcpd"), ("none", "strongSwan")] {
-        let d = Daemon::start(&n.ns_a, &dir, start);
+        let d = Daemon::start(&n.ns_a, &dir, start, "10.201.0.1");
         if start == "none" {
             // Ready once the control socket answers; then strongSwan initiates.
             let end = Instant::now() + Duration::from_secs(10);
@@ -239,4 +242,118 @@ fn iketcpd_tunnel_with_strongswan_data_plane() {
         );
         drop(d);
     }
+}
+
+/// Runs `ip` in namespace `ns`.
+fn ip(ns: &str, args: &[&str]) {
+    let ok = Command::new("ip")
+        .args(["-n", ns])
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ip -n {ns} {args:?}");
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+// RFC 4555 with strongSwan (charon's MOBIKE, its default): MOBIKE is negotiated both
+// ways. With iketcpd initiating, our address changes (removed, another added): our
+// UPDATE_SA_ADDRESSES moves the SA in charon and the tunnel carries traffic again. With
+// charon initiating, its address changes: charon's UPDATE_SA_ADDRESSES moves the SA in
+// iketcpd. No new IKE SA either time.
+#[test]
+fn strongswan_mobike_address_changes_both_ways() {
+    if skip_or_fail(
+        "strongswan_mobike_address_changes_both_ways",
+        missing_prerequisite(),
+    ) {
+        return;
+    }
+    let n = Names::new("ssm");
+    let f = Fixture::new("mobike", &n.settings());
+    f.up("b");
+    let dir = f.state_dir().join("iketcpd");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // iketcpd initiates from any address; 10.201.0.1 goes, 10.201.0.3 comes.
+    let d = Daemon::start(&n.ns_a, &dir, "start", "0.0.0.0");
+    assert!(
+        d.wait_child(),
+        "{}",
+        std::fs::read_to_string(&d.log).unwrap_or_default()
+    );
+    assert!(d.status().unwrap()[0].mobike, "MOBIKE negotiated");
+    assert!(ping(&n.ns_a, "10.201.1.1", "10.201.2.1"));
+    let spi = d.status().unwrap()[0].spi_i.clone();
+    ip(&n.ns_a, &["addr", "del", "10.201.0.1/24", "dev", &n.if_a]);
+    ip(&n.ns_a, &["addr", "add", "10.201.0.3/24", "dev", &n.if_a]);
+    let moved = wait_until(Duration::from_secs(10), || {
+        f.sw("b", &["--list-sas"]).contains("10.201.0.3")
+    });
+    assert!(
+        moved,
+        "charon did not follow:\n{}\n{}",
+        f.sw("b", &["--list-sas"]),
+        std::fs::read_to_string(&d.log).unwrap_or_default()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || ping(
+            &n.ns_a,
+            "10.201.1.1",
+            "10.201.2.1"
+        )),
+        "no traffic after the move"
+    );
+    let sas = d.status().unwrap();
+    assert_eq!(sas.len(), 1);
+    assert_eq!(sas[0].spi_i, spi, "the same IKE SA");
+    drop(d);
+    ip(&n.ns_a, &["addr", "del", "10.201.0.3/24", "dev", &n.if_a]);
+    ip(&n.ns_a, &["addr", "add", "10.201.0.1/24", "dev", &n.if_a]);
+
+    // charon initiates; 10.201.0.2 goes, 10.201.0.4 comes.
+    let d = Daemon::start(&n.ns_a, &dir, "none", "10.201.0.1");
+    assert!(wait_until(Duration::from_secs(10), || d.status().is_some()));
+    f.sw("b", &["--initiate", "--child", "psk-net"]);
+    assert!(
+        d.wait_child(),
+        "{}",
+        std::fs::read_to_string(&d.log).unwrap_or_default()
+    );
+    assert!(d.status().unwrap()[0].mobike, "MOBIKE negotiated");
+    assert!(ping(&n.ns_a, "10.201.1.1", "10.201.2.1"));
+    let spi = d.status().unwrap()[0].spi_i.clone();
+    // Removing a primary address takes its secondaries along: first out, then in.
+    ip(&n.ns_b, &["addr", "del", "10.201.0.2/24", "dev", &n.if_b]);
+    ip(&n.ns_b, &["addr", "add", "10.201.0.4/24", "dev", &n.if_b]);
+    let moved = wait_until(Duration::from_secs(15), || {
+        d.status()
+            .is_some_and(|s| s.len() == 1 && s[0].remote.starts_with("10.201.0.4:"))
+    });
+    assert!(
+        moved,
+        "iketcpd did not follow: {:?}\n{}\n{}",
+        d.status(),
+        std::fs::read_to_string(&d.log).unwrap_or_default(),
+        f.log("b")
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || ping(
+            &n.ns_a,
+            "10.201.1.1",
+            "10.201.2.1"
+        )),
+        "no traffic after the move"
+    );
+    assert_eq!(d.status().unwrap()[0].spi_i, spi, "the same IKE SA");
 }
