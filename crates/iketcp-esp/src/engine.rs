@@ -99,6 +99,18 @@ impl Engine {
         removed
     }
 
+    /// Changes the anti-replay window of inbound SA `spi`, keeping every number already
+    /// seen refused (R-ESP-1: the window follows the transport). Returns whether it exists.
+    pub fn set_replay_window(&mut self, spi: u32, window: u32) -> bool {
+        match self.inbound.get_mut(&spi) {
+            Some(sa) => {
+                sa.set_replay_window(window);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn contains(&self, direction: Direction, spi: u32) -> bool {
         match direction {
             Direction::Outbound => self.outbound.contains_key(&spi),

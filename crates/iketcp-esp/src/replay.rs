@@ -45,6 +45,23 @@ impl ReplayWindow {
         }
     }
 
+    /// The same SA with a window of `size` (R-ESP-1: 1 when it moves onto a stream, the
+    /// configured one back on UDP): every number up to the highest seen stays refused,
+    /// those after it are new.
+    pub(crate) fn resize(&mut self, size: u32) {
+        let top = self.top;
+        *self = ReplayWindow::new(size, self.esn, top + 1);
+        if size > 0 {
+            let from = top.saturating_sub(u64::from(size) - 1).max(1);
+            for seq in from..=top {
+                let (word, bit) = self.position(seq);
+                if let Some(w) = self.bitmap.get_mut(word) {
+                    *w |= bit;
+                }
+            }
+        }
+    }
+
     /// The highest authenticated sequence number.
     #[cfg(test)]
     pub(crate) fn top(&self) -> u64 {
@@ -168,6 +185,23 @@ mod tests {
         assert!(accept(&mut w, 99));
         assert!(!accept(&mut w, 99));
         assert!(accept(&mut w, 50));
+    }
+
+    #[test]
+    fn resize_keeps_what_was_seen() {
+        for (from, to) in [(64u32, 1u32), (1, 64), (64, 1024), (1024, 64)] {
+            let mut w = ReplayWindow::new(from, false, 1);
+            for s in [1u64, 2, 3, 5, 200, 198] {
+                accept(&mut w, s);
+            }
+            w.resize(to);
+            for s in [1u64, 2, 3, 5, 198, 200, 150] {
+                assert!(!accept(&mut w, s), "{from}->{to}: {s} again");
+            }
+            assert!(accept(&mut w, 201));
+            assert!(accept(&mut w, 203));
+            assert_eq!(accept(&mut w, 202), to > 1, "{from}->{to}: reordered");
+        }
     }
 
     #[test]

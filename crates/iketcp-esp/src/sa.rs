@@ -349,6 +349,10 @@ pub(crate) struct InboundSa {
 }
 
 impl InboundSa {
+    pub(crate) fn set_replay_window(&mut self, window: u32) {
+        self.window.resize(window.min(MAX_REPLAY_WINDOW));
+    }
+
     pub(crate) fn new(p: &SaParams) -> Result<Self, EspError> {
         p.validate()?;
         Ok(Self {

@@ -247,7 +247,8 @@ impl DataPath {
         }
     }
 
-    pub(crate) fn set_path(&self, spi_out: u32, path: Path) {
+    pub(crate) fn set_path(&self, (spi_in, spi_out): (u32, u32), path: Path, replay_window: u32) {
+        self.inb().set_replay_window(spi_in, replay_window);
         if let Some(r) = self.out().routes.get_mut(&spi_out) {
             r.path = path;
             self.changed();

@@ -598,7 +598,12 @@ impl Node {
                     });
                 }
             }
-            E::ChildPath { spi_out, path, .. } => self.dp.set_path(spi_out, path),
+            E::ChildPath {
+                spi_in,
+                spi_out,
+                path,
+                replay_window,
+            } => self.dp.set_path((spi_in, spi_out), path, replay_window),
             E::Event(e) => self.out.push_back(Output::Event(e)),
             other => debug!("engine output not handled: {other:?}"),
         }

@@ -354,6 +354,9 @@ fn check_answer(
     })
 }
 
+/// A Child SA whose configuration is gone (a reload) keeps the usual window over UDP.
+const DEFAULT_REPLAY_WINDOW: u32 = 64;
+
 impl IkeSa {
     /// Hands a negotiated Child SA to the ESP engine and starts its lifetime.
     pub(crate) fn install_child(&mut self, cx: &mut Cx<'_>, new: NewChild) {
@@ -373,11 +376,7 @@ impl IkeSa {
             return;
         };
         let lt = ccfg.lifetime;
-        let window = if self.path.is_stream() {
-            1
-        } else {
-            ccfg.replay_window
-        };
+        let window = self.replay_window(Some(ccfg));
         let jitter = cx.jitter(lt.jitter);
         sa.rekey_at = Some(cx.now + lt.rekey.saturating_sub(jitter));
         sa.expire_at = Some(cx.now + lt.hard);
@@ -453,12 +452,23 @@ impl IkeSa {
 
     /// After the IKE SA's path changed, the Child SAs' ESP follows it.
     pub(crate) fn update_child_paths(&mut self, cx: &mut Cx<'_>) {
+        let children = self.peer_config(cx).map(|p| &p.children[..]).unwrap_or(&[]);
         for c in &self.children {
             cx.out.push_back(Output::ChildPath {
                 spi_in: c.spi_in,
                 spi_out: c.spi_out,
                 path: self.path,
+                replay_window: self.replay_window(children.get(c.cfg)),
             });
+        }
+    }
+
+    /// R-ESP-1: a window of 1 over a stream, the configured one over UDP.
+    pub(crate) fn replay_window(&self, cfg: Option<&crate::config::ChildConfig>) -> u32 {
+        if self.path.is_stream() {
+            1
+        } else {
+            cfg.map_or(DEFAULT_REPLAY_WINDOW, |c| c.replay_window)
         }
     }
 

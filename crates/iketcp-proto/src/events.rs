@@ -170,11 +170,13 @@ pub enum Output {
     },
     /// Close a stream (e.g. after asking for a cookie over it, R-COOKIE-1).
     CloseStream(StreamId),
-    /// The Child SA's ESP now goes on `path` (its IKE SA moved).
+    /// The Child SA's ESP now goes on `path` (its IKE SA moved), with this inbound
+    /// anti-replay window (R-ESP-1: 1 over a stream).
     ChildPath {
         spi_in: u32,
         spi_out: u32,
         path: Path,
+        replay_window: u32,
     },
     Event(Event),
 }

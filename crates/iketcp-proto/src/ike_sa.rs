@@ -317,6 +317,8 @@ pub(crate) struct IkeSa {
     /// went unanswered in a row.
     pub udp_probe_at: Option<Instant>,
     pub udp_probes_failed: u32,
+    /// UDP went unanswered and a connection is being opened to move to (R-MOB-1).
+    pub leaving_udp: bool,
 }
 
 impl IkeSa {
@@ -377,6 +379,7 @@ impl IkeSa {
             respond_on: None,
             udp_probe_at: None,
             udp_probes_failed: 0,
+            leaving_udp: false,
         }
     }
 
@@ -676,6 +679,10 @@ impl IkeSa {
         let Some(payloads) = self.open(cx, raw, &msg) else {
             return;
         };
+        if !path.is_stream() {
+            // UDP answers: no need to leave it.
+            self.leaving_udp = false;
+        }
         self.follow_stream(cx, path);
         self.heard_from_peer(cx);
         let Some(out) = self.outstanding.take() else {

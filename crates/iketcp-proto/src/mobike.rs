@@ -204,6 +204,7 @@ impl IkeSa {
             && let Some(remote) = self.tcp_remote(cx)
         {
             info!(ike = %self.id, "no answer over UDP: moving to TCP {remote}");
+            self.leaving_udp = true;
             let local = self.path.local.ip();
             self.open_stream(cx, local, remote);
         }

@@ -156,12 +156,22 @@ impl IkeSa {
         local: SocketAddr,
         remote: SocketAddr,
     ) {
-        if transport.stream_id().is_none() || self.awaiting_stream != transport.stream_id() {
+        let Some(id) = transport.stream_id() else {
+            return;
+        };
+        if self.awaiting_stream != Some(id) {
             return;
         }
         self.awaiting_stream = None;
         self.reconnect_failures = 0;
         let old = self.path.stream();
+        if old.is_none() && self.state == State::Established && !self.leaving_udp {
+            // UDP answered while the connection was being opened: stay on UDP.
+            info!(ike = %self.id, "UDP answered meanwhile: not moving to {remote}");
+            cx.out.push_back(Output::CloseStream(id));
+            return;
+        }
+        self.leaving_udp = false;
         self.path = Path {
             local,
             remote,

@@ -543,6 +543,9 @@ fn r_mob_4_no_nats_allowed_ignored_over_a_stream() {
         stream,
         "moved to the stream"
     );
+    // R-ESP-1: ESP follows with a window of 1 on the stream.
+    let spi = w.sides[B].ep.ike_sas()[0].children[0].spi_in;
+    assert_eq!(w.sides[B].repathed.last(), Some(&(spi, stream, 1)));
     assert!(
         w.events(B)
             .any(|e| matches!(e, Event::PathChanged { path, .. } if *path == stream))

@@ -54,6 +54,8 @@ pub struct Side {
     pub installed: HashMap<u32, ChildSaKeys>,
     pub sent: Vec<(Duration, Path, Vec<u8>)>,
     pub closed_streams: Vec<StreamId>,
+    /// Child SAs moved to another path: inbound SPI, path, replay window.
+    pub repathed: Vec<(u32, Path, u32)>,
 }
 
 pub struct World {
@@ -165,6 +167,7 @@ impl World {
             installed: HashMap::new(),
             sent: Vec::new(),
             closed_streams: Vec::new(),
+            repathed: Vec::new(),
         };
         let mut w = World {
             base: Instant::now(),
@@ -222,6 +225,12 @@ impl World {
                         self.sides[s].installed.remove(&spi_in);
                     }
                     Output::CloseStream(id) => self.sides[s].closed_streams.push(id),
+                    Output::ChildPath {
+                        spi_in,
+                        path,
+                        replay_window,
+                        ..
+                    } => self.sides[s].repathed.push((spi_in, path, replay_window)),
                     Output::Event(e) => {
                         self.trace.push(format!(
                             "{:>9.3} {} {:?}",
