@@ -94,6 +94,38 @@ pub enum DownReason {
     Unreachable,
 }
 
+/// Why an IKE SA moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MoveReason {
+    /// A valid request of the peer came from elsewhere: a NAT rebinding (RFC 7296
+    /// §2.23) or another connection (R-CONN-5).
+    PeerMoved,
+    /// The peer's UPDATE_SA_ADDRESSES (RFC 4555).
+    PeerUpdated,
+    /// The connection broke and we opened another (R-CONN-3).
+    Reconnected,
+    /// UDP went unanswered: IKE goes on a new connection (R-MOB-1).
+    UdpUnanswered,
+    /// Our UPDATE_SA_ADDRESSES was answered there (R-MOB-3).
+    Updated,
+    /// A probe over UDP was answered: back on UDP (R-FB-4).
+    UdpWorksAgain,
+}
+
+impl fmt::Display for MoveReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MoveReason::PeerMoved => "the peer spoke from there",
+            MoveReason::PeerUpdated => "the peer's UPDATE_SA_ADDRESSES",
+            MoveReason::Reconnected => "reconnected",
+            MoveReason::UdpUnanswered => "no answer over UDP",
+            MoveReason::Updated => "UPDATE_SA_ADDRESSES answered",
+            MoveReason::UdpWorksAgain => "UDP works again",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -131,11 +163,11 @@ pub enum Event {
     FellBackToTcp {
         ike: IkeSaId,
     },
-    /// The IKE SA now sends on `path`: the peer spoke to us over another connection
-    /// (R-CONN-5), or we reconnected (R-CONN-3).
+    /// The IKE SA now sends on `path`, for `reason`.
     PathChanged {
         ike: IkeSaId,
         path: Path,
+        reason: MoveReason,
     },
     /// A Child SA the peer or we asked for could not be made; the IKE SA stays.
     ChildFailed {

@@ -775,6 +775,7 @@ impl IkeSa {
             if !path.is_stream() && !self.path.is_stream() {
                 info!(ike = %self.id, "peer moved to {path}");
                 self.path = path;
+                self.announce_move(cx, crate::events::MoveReason::PeerMoved);
                 self.update_child_paths(cx);
             } else {
                 self.follow_stream(cx, path);

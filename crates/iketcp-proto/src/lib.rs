@@ -41,5 +41,5 @@ pub use config::{
 };
 pub use endpoint::{ChildSaInfo, Endpoint, EndpointStats, IkeKeyExport, IkeSaInfo, Reconfigured};
 pub use error::{ApiError, Drop, ProtocolError, Refusal};
-pub use events::{ChildSaKeys, DownReason, Event, IkeSaId, Output, Transmit};
+pub use events::{ChildSaKeys, DownReason, Event, IkeSaId, MoveReason, Output, Transmit};
 pub use path::{Path, StreamId, Transport};

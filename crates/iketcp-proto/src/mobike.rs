@@ -28,7 +28,7 @@ use iketcp_wire::ike::{ExchangeType, Notify, NotifyType, Payload};
 use tracing::{debug, info};
 
 use crate::config::TcpMode;
-use crate::events::{Event, Output};
+use crate::events::{Event, MoveReason, Output};
 use crate::ike_sa::{Active, Cx, IkeSa, State, Task};
 use crate::natd;
 use crate::path::{NATT_PORT, Path};
@@ -75,6 +75,15 @@ fn natt(mut a: SocketAddr) -> SocketAddr {
 }
 
 impl IkeSa {
+    /// Tells the operator where the SA sends now, and why.
+    pub(crate) fn announce_move(&self, cx: &mut Cx<'_>, reason: MoveReason) {
+        cx.event(Event::PathChanged {
+            ike: self.id,
+            path: self.path,
+            reason,
+        });
+    }
+
     /// The MOBIKE_SUPPORTED notify, if this peer's configuration announces it.
     pub(crate) fn mobike_notify(&self, cx: &Cx<'_>) -> Option<Payload> {
         self.peer_config(cx)
@@ -241,18 +250,17 @@ impl IkeSa {
         }
         let old = self.path;
         if path != old {
-            if let (Some(s), None) = (old.stream(), path.stream()) {
+            let reason = if let (Some(s), None) = (old.stream(), path.stream()) {
                 // R-FB-4: back on UDP; the connection is not needed any more.
                 cx.out.push_back(Output::CloseStream(s));
                 info!(ike = %self.id, "UDP works again: back on {path}");
+                MoveReason::UdpWorksAgain
             } else {
                 info!(ike = %self.id, "moved to {path}");
-            }
+                MoveReason::Updated
+            };
             self.path = path;
-            cx.event(Event::PathChanged {
-                ike: self.id,
-                path: self.path,
-            });
+            self.announce_move(cx, reason);
         }
         self.update_child_paths(cx);
         if path.is_stream() {
@@ -299,10 +307,7 @@ impl IkeSa {
             // R-MOB-4: no return routability check; the message itself proved the peer.
             info!(ike = %self.id, "peer moved to {path} (UPDATE_SA_ADDRESSES)");
             self.path = path;
-            cx.event(Event::PathChanged {
-                ike: self.id,
-                path: self.path,
-            });
+            self.announce_move(cx, MoveReason::PeerUpdated);
         }
         self.update_child_paths(cx);
         resp.extend(natd::notifies(

@@ -22,7 +22,7 @@ use core::time::Duration;
 use tracing::info;
 
 use crate::config::TcpMode;
-use crate::events::{DownReason, Event, IkeSaId, Output};
+use crate::events::{DownReason, Event, IkeSaId, MoveReason, Output};
 use crate::ike_sa::{Cx, IkeSa, State, Task};
 use crate::path::{Path, StreamId, Transport};
 
@@ -188,19 +188,13 @@ impl IkeSa {
         if let Some(old) = old {
             info!(ike = %self.id, "reconnected to {remote} from {local}");
             cx.out.push_back(Output::CloseStream(old));
-            cx.event(Event::PathChanged {
-                ike: self.id,
-                path: self.path,
-            });
+            self.announce_move(cx, MoveReason::Reconnected);
             self.update_child_paths(cx);
         } else {
             // RFC 4555 from UDP (R-MOB-1): IKE goes on the connection now; ESP follows
             // once the peer answers the UPDATE_SA_ADDRESSES (R-MOB-3).
             info!(ike = %self.id, "connected to {remote} from {local}: moving from UDP");
-            cx.event(Event::PathChanged {
-                ike: self.id,
-                path: self.path,
-            });
+            self.announce_move(cx, MoveReason::UdpUnanswered);
         }
         let stream_wait = cx.now + cx.config.stream_response_timeout();
         if let Some(o) = &mut self.outstanding {
@@ -296,10 +290,7 @@ impl IkeSa {
         }
         info!(ike = %self.id, "peer now on {path}");
         self.path = path;
-        cx.event(Event::PathChanged {
-            ike: self.id,
-            path: self.path,
-        });
+        self.announce_move(cx, MoveReason::PeerMoved);
         self.update_child_paths(cx);
     }
 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use iketcp_proto::{Event, TcpMode, Transport};
+use iketcp_proto::{Event, MoveReason, TcpMode, Transport};
 use iketcp_sim::{World, ipv4_udp, pair_with};
 use iketcp_wire::ike::ExchangeType;
 
@@ -99,10 +99,10 @@ fn r_mob_1_r_mob_3_r_fb_4_udp_dies_and_comes_back() {
         let now: Vec<u32> = w.hosts[a].node.routes().map(|r| r.spi_out).collect();
         assert_eq!(now, spis, "the same Child SA");
         assert!(traffic(&mut w, a, b, 2), "seed {seed}\n{}", w.dump());
-        assert!(
-            w.events(a)
-                .any(|e| matches!(e, Event::PathChanged { path, .. } if path.is_stream()))
-        );
+        assert!(w.events(a).any(|e| matches!(
+            e,
+            Event::PathChanged { path, reason: MoveReason::UdpUnanswered, .. } if path.is_stream()
+        )));
         // An UPDATE_SA_ADDRESSES went on the connection.
         assert!(w.stream_ike(a).iter().any(|(_, m)| {
             m.header.exchange == ExchangeType::INFORMATIONAL && !m.is_response()
@@ -126,6 +126,10 @@ fn r_mob_1_r_mob_3_r_fb_4_udp_dies_and_comes_back() {
         assert!(w.run_until(secs(0.1), |w| w.connections(a).is_empty()));
         assert_eq!((ike(&w, a).spi_i, ike(&w, a).spi_r), before);
         assert!(ike(&w, a).next_udp_probe.is_none());
+        assert!(w.events(a).any(|e| matches!(
+            e,
+            Event::PathChanged { path, reason: MoveReason::UdpWorksAgain, .. } if !path.is_stream()
+        )));
         assert!(traffic(&mut w, a, b, 3), "seed {seed}\n{}", w.dump());
     }
 }

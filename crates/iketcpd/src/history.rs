@@ -56,9 +56,9 @@ impl History {
                     self.note(&n, "no answer over UDP: fell back to TCP".into());
                 }
             }
-            Event::PathChanged { ike, path } => {
+            Event::PathChanged { ike, path, reason } => {
                 if let Some(n) = name(self, ike) {
-                    self.note(&n, format!("now on {path}"));
+                    self.note(&n, format!("now on {path}: {reason}"));
                 }
             }
             Event::IkeDown { ike, reason } => {

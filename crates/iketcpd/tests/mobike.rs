@@ -141,7 +141,12 @@ fn udp_blocked_mid_transfer_moves_to_tcp_and_back() {
         "the same Child SA"
     );
     let h = history(&a).join("\n");
-    assert!(h.contains("(tcp#") && h.contains("(udp)"), "{h}");
+    // The history says where the SA went, and why.
+    assert!(
+        h.contains("(tcp#") && h.contains("no answer over UDP"),
+        "{h}"
+    );
+    assert!(h.contains("(udp): UDP works again"), "{h}");
 }
 
 // (d), RFC 4555 §3.5: the road warrior's address is removed and another added in its
