@@ -53,6 +53,32 @@ fn until_traffic_on(a: &Daemon, want: &str, limit: Duration) -> Option<Duration>
     None
 }
 
+/// Pings every 10 ms for 3 s from the road warrior through the tunnel, in a thread:
+/// how many were sent and how many answered.
+fn ping_burst(ns: &str) -> std::thread::JoinHandle<Option<(u32, u32)>> {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &ns, "ping", "-q", "-c", "300", "-i", "0.01",
+            ])
+            .args(["-W", "1", "-I", "10.1.0.1", "10.2.0.1"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().find(|l| l.contains("transmitted"))?;
+        let num = |word: &str| {
+            line.split(',')
+                .find(|p| p.contains(word))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some((num("transmitted")?, num("received")?))
+    })
+}
+
 fn median(mut v: Vec<Duration>) -> Option<Duration> {
     v.sort();
     v.get(v.len() / 2).copied()
@@ -82,6 +108,8 @@ fn main() {
         .spawn()
         .expect("ping runs");
     let (mut to_tcp, mut to_udp) = (Vec::new(), Vec::new());
+    // Pings every 10 ms across each move back to UDP: sent, answered.
+    let mut pings = (0u32, 0u32);
     for _ in 0..cycles() {
         drop_udp(&net.b);
         match until_traffic_on(&a, "tcp", Duration::from_secs(20)) {
@@ -89,10 +117,16 @@ fn main() {
             None => println!("no move to TCP: {:?}", a.try_status()),
         }
         std::thread::sleep(Duration::from_millis(500));
+        let burst = ping_burst(&net.a);
+        std::thread::sleep(Duration::from_millis(200));
         nft(&net.b, "delete table inet ikt");
         match until_traffic_on(&a, "udp", Duration::from_secs(30)) {
             Some(d) => to_udp.push(d),
             None => println!("no move back to UDP: {:?}", a.try_status()),
+        }
+        if let Ok(Some((sent, got))) = burst.join() {
+            pings.0 += sent;
+            pings.1 += got;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -121,4 +155,9 @@ fn main() {
             ms(v.iter().max().copied())
         );
     }
+    println!(
+        "pings every 10 ms across the moves back to UDP: {} sent, {} lost",
+        pings.0,
+        pings.0 - pings.1
+    );
 }
