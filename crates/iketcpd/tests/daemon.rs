@@ -167,6 +167,13 @@ fn up_status_down_over_tcp_fallback() {
     );
     assert_eq!(r[0].children[0].spi_in, g[0].children[0].spi_out);
     assert!(r[0].remote.starts_with("127.0.0.2:"));
+    // R-FB-4: on TCP with MOBIKE, the road warrior asks over UDP again in 30 s.
+    assert!(r[0].mobike && g[0].mobike);
+    assert!(r[0].next_udp_probe_secs.is_some_and(|s| s <= 30), "{r:?}");
+    assert!(
+        g[0].next_udp_probe_secs.is_none(),
+        "only the initiator probes"
+    );
     assert!(r[0].age_secs.is_some() && r[0].rekey_in_secs.unwrap() > 3600);
     assert!(r[0].children[0].expire_in_secs.unwrap() > r[0].children[0].rekey_in_secs.unwrap());
     // The fallback is in the connection's history.
@@ -204,7 +211,7 @@ fn up_status_down_over_tcp_fallback() {
         );
         assert!(
             text.lines()
-                .any(|l| l.starts_with("gateway") && l.contains(" tcp ")),
+                .any(|l| l.starts_with("gateway") && l.contains(" tcp (UDP probe in ")),
             "{text}"
         );
         let json = run(&["status", "--json"]);
@@ -239,6 +246,48 @@ fn up_status_down_over_tcp_fallback() {
 }
 
 // SIGTERM sends DELETE for every IKE SA: the peer's status shows it gone.
+// R-FB-4 without MOBIKE: the road warrior (`mobike = false`) falls back to TCP and
+// stays there; `iketcp status` says so, and no UDP probe is scheduled.
+#[test]
+fn without_mobike_stays_on_tcp_and_says_so() {
+    let dir = Dir::new("nomobike");
+    let (fa, sa, fb, sb) = configs(&dir.0, "fallback");
+    let text = std::fs::read_to_string(&fa).unwrap();
+    std::fs::write(&fa, format!("{text}mobike = false\n")).unwrap();
+    let mut gw = Daemon::start(&fb, sb);
+    let mut road = Daemon::start(&fa, sa);
+    match road.ask(&Request::Up {
+        connection: "gateway".into(),
+    }) {
+        Ok(Reply::Done { .. }) => {}
+        other => panic!("up: {other:?}"),
+    }
+    let up = |s: &[IkeSaStatus]| {
+        s.iter()
+            .any(|x| x.state == "established" && !x.children.is_empty())
+    };
+    let r = road.wait(Duration::from_secs(10), up);
+    assert!(up(&r), "{r:?}");
+    assert_eq!(r[0].transport, "tcp");
+    assert!(!r[0].mobike && r[0].next_udp_probe_secs.is_none(), "{r:?}");
+    if let Some(cli) = cli() {
+        let out = Command::new(&cli)
+            .arg("--socket")
+            .arg(&road.socket)
+            .arg("status")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("gateway") && l.contains(" tcp (no MOBIKE: stays)")),
+            "{text}"
+        );
+    }
+    assert!(road.terminate().success());
+    assert!(gw.terminate().success());
+}
+
 #[test]
 fn sigterm_deletes_every_sa() {
     let dir = Dir::new("sigterm");
