@@ -87,6 +87,44 @@ fn loss(ns: &str, on: bool) {
     }
 }
 
+/// Garbage datagrams per second a flood sends at the gateway's NAT-T port.
+const FLOOD_PPS: u32 = 20_000;
+
+/// A flood from `ns` to `dst` port 4500 of 120-byte datagrams that look like ESP with a
+/// random SPI, `FLOOD_PPS` a second for `secs` seconds (paced in 5 ms batches).
+fn flood(ns: &str, dst: &str, secs: u32) -> Option<std::process::Child> {
+    let script = format!(
+        "import os, socket, time\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         batch = {pps} // 200\n\
+         end = time.monotonic() + {secs}\n\
+         t = time.monotonic()\n\
+         while t < end:\n\
+         \x20   for _ in range(batch):\n\
+         \x20       s.sendto(os.urandom(120), ('{dst}', 4500))\n\
+         \x20   t += 0.005\n\
+         \x20   d = t - time.monotonic()\n\
+         \x20   if d > 0: time.sleep(d)\n",
+        pps = FLOOD_PPS,
+    );
+    Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+}
+
+/// Inbound datagrams the daemon refused since it started: not ESP or an unknown SPI.
+fn garbage_seen(d: &daemon::Daemon) -> u64 {
+    match d.ask(&iketcp_ctl::Request::Status { connection: None }) {
+        Ok(iketcp_ctl::Reply::Status { esp_dropped, .. }) => {
+            esp_dropped.not_esp + esp_dropped.unknown_spi + esp_dropped.truncated
+        }
+        _ => 0,
+    }
+}
+
 /// What one configuration measured.
 #[derive(Default)]
 struct Run {
@@ -95,6 +133,13 @@ struct Run {
     cpu_per_gbit: Option<f64>,
     idle_ms: Option<f64>,
     loaded_ms: Option<f64>,
+    /// Under a garbage flood at the gateway: Mbit/s, the gateway's CPU seconds per
+    /// second, without and with the flood, and the garbage it refused per second.
+    flooded_mbits: Option<f64>,
+    gateway_cpu: Option<(f64, f64)>,
+    garbage_pps: Option<f64>,
+    /// CPU seconds per second the flooding process itself used.
+    flooder_cpu: Option<f64>,
 }
 
 /// How the road warrior carries ESP in a tunnel run.
@@ -135,6 +180,37 @@ fn tunnel(net: &Net, carrier: Carrier) -> Option<Run> {
     loss(&net.b, true);
     let lossy_mbits = goodput(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
     loss(&net.b, false);
+    // A flood of garbage at the gateway's UDP port during one transfer, against one
+    // transfer without it right before: what the flood costs the SA's traffic, and what
+    // it costs the gateway in CPU.
+    let (mut flooded_mbits, mut gateway_cpu, mut garbage_pps, mut flooder_cpu) =
+        (None, None, None, None);
+    if carrier == Carrier::Udp {
+        let gw = b.child.id();
+        let c0 = cpu_secs(gw);
+        let quiet = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+        let c1 = cpu_secs(gw);
+        let g0 = garbage_seen(&b);
+        let flooder = flood(&net.a, "10.204.0.2", SECS + 2);
+        std::thread::sleep(Duration::from_millis(500));
+        let c2 = cpu_secs(gw);
+        let loud = iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1");
+        let c3 = cpu_secs(gw);
+        let g1 = garbage_seen(&b);
+        if let Some(mut f) = flooder {
+            // `ip netns exec` execs python: the same process.
+            flooder_cpu = Some(cpu_secs(f.id()) / (f64::from(SECS) + 0.5));
+            let _ = f.kill();
+            let _ = f.wait();
+        }
+        let s = f64::from(SECS);
+        flooded_mbits = loud.zip(quiet).map(|(l, _)| l);
+        gateway_cpu = Some(((c1 - c0) / s, (c3 - c2) / s));
+        garbage_pps = Some((g1 - g0) as f64 / (s + 0.5));
+        if let (Some(q), Some(l)) = (quiet, loud) {
+            println!("(UDP tunnel right before the flood: {q:.0} Mbit/s; during it: {l:.0})");
+        }
+    }
     drop((a, b));
     Some(Run {
         mbits,
@@ -142,6 +218,10 @@ fn tunnel(net: &Net, carrier: Carrier) -> Option<Run> {
         cpu_per_gbit: gbits.filter(|g| *g > 0.0).map(|g| cpu / g),
         idle_ms,
         loaded_ms,
+        flooded_mbits,
+        gateway_cpu,
+        garbage_pps,
+        flooder_cpu,
     })
 }
 
@@ -240,5 +320,17 @@ fn main() {
     }
     if let (Some(t), Some(o)) = (over_tls.mbits, ovpn.mbits) {
         println!("ESP over TLS / OpenVPN over TCP: {:.1}×", t / o);
+    }
+    if let (Some(f), Some((quiet, loud)), Some(g), Some(fc)) = (
+        over_udp.flooded_mbits,
+        over_udp.gateway_cpu,
+        over_udp.garbage_pps,
+        over_udp.flooder_cpu,
+    ) {
+        println!(
+            "ESP over UDP under a flood of garbage at the gateway's port 4500 ({g:.0} refused/s, \
+             {FLOOD_PPS}/s sent): {f:.0} Mbit/s; gateway CPU {quiet:.2} s/s without, {loud:.2} s/s with; \
+             the flooder itself {fc:.2} s/s"
+        );
     }
 }
