@@ -155,6 +155,8 @@ impl Config {
             }),
             // RFC 4555: an initiator follows its addresses.
             watch_addresses: self.connections.iter().any(|c| c.mobike),
+            // A full tunnel is routed by policy; the daemon's own packets stay out of it.
+            fwmark: self.tun.is_some(),
         };
         let named = |s: Start| {
             self.connections

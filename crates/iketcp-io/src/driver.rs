@@ -57,6 +57,9 @@ pub struct DriverConfig {
     pub streams: HashMap<String, StreamSettings>,
     /// Watch the host's addresses (rtnetlink) and tell the node, for MOBIKE.
     pub watch_addresses: bool,
+    /// Mark the daemon's own sockets (`SO_MARK`, [`routes::FWMARK`]) so that a tunnel
+    /// that holds the peer's address (a full tunnel) can be routed by policy.
+    pub fwmark: bool,
 }
 
 impl Default for DriverConfig {
@@ -73,6 +76,7 @@ impl Default for DriverConfig {
             handshake_timeout: Duration::from_secs(10),
             streams: HashMap::new(),
             watch_addresses: false,
+            fwmark: false,
         }
     }
 }
@@ -235,9 +239,9 @@ impl Driver {
             None => Sink::Reports(reports.clone()),
         };
         for addr in &config.udp {
-            let port = Arc::new(UdpPort::new(UdpSocket::from_std(
-                bound(*addr, Type::DGRAM)?.into(),
-            )?)?);
+            let sock = bound(*addr, Type::DGRAM)?;
+            mark(&sock, &config);
+            let port = Arc::new(UdpPort::new(UdpSocket::from_std(sock.into())?)?);
             tasks.push(tokio::spawn(packets::udp_reader(
                 port.clone(),
                 dp.clone(),
@@ -269,6 +273,8 @@ impl Driver {
                 _ => ListenMode::Plain,
             };
             let sock = bound(*addr, Type::STREAM)?;
+            // Accepted connections take the listener's mark.
+            mark(&sock, &config);
             sock.listen(1024)?;
             let l = TcpListener::from_std(sock.into())?;
             tcp_addrs.push(l.local_addr()?);
@@ -299,6 +305,7 @@ impl Driver {
                     t.routes.clone(),
                     t.mtu,
                     t.stream_mtu,
+                    config.fwmark,
                 )
                 .await?,
                 u64::MAX,
@@ -592,7 +599,12 @@ impl Driver {
             .unwrap_or_default();
         tokio::spawn(async move {
             let timeout = config.connect_timeout;
-            match wrap::open(local, remote, &settings, timeout, |s| tune(s, &config)).await {
+            let fwmark = config.fwmark.then_some(crate::routes::FWMARK);
+            match wrap::open(local, remote, &settings, timeout, fwmark, |s| {
+                tune(s, &config)
+            })
+            .await
+            {
                 Ok(stream) => {
                     let _ = tx.send(Io::Connected(id, stream));
                 }
@@ -655,6 +667,15 @@ pub fn tune(stream: &TcpStream, config: &DriverConfig) {
         if let Err(e) = r {
             debug!("DSCP not set: {e}");
         }
+    }
+}
+
+/// Marks a socket of the daemon's own, when full tunnels are routed by policy.
+fn mark(sock: &Socket, config: &DriverConfig) {
+    if config.fwmark
+        && let Err(e) = sock.set_mark(crate::routes::FWMARK)
+    {
+        warn!("cannot mark the daemon's sockets (a full tunnel would loop): {e}");
     }
 }
 

@@ -6,6 +6,14 @@
 //!
 //! The kernel removes every route through the device when the device goes, which it does
 //! when its descriptor closes, on any exit, a crash included: nothing is left behind.
+//!
+//! A subnet that holds the peer's own address (a full tunnel, `0.0.0.0/0`) would route
+//! the outer packets into their own tunnel. Such routes go into table [`TABLE`] instead,
+//! with two rules, as wg-quick does: the main table first, but not its default route
+//! (`suppress_prefixlength 0`), then table [`TABLE`] for every packet not marked
+//! [`FWMARK`]; the daemon marks its own sockets, so IKE and the outer ESP keep the main
+//! table. The rules outlive a crash, harmlessly (the table empties with the device), and
+//! are replaced at the next start.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,10 +23,20 @@ use iketcp_node::ChildRoute;
 use iketcp_wire::ike::TrafficSelector;
 use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_route::route::{RouteAttribute, RouteMetric};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleFlags};
 use tracing::{debug, info, warn};
 
 /// A subnet: address and prefix length.
 pub type Cidr = (IpAddr, u8);
+
+/// The mark on the daemon's own sockets (`SO_MARK`): their packets never enter the
+/// tunnel's table.
+pub const FWMARK: u32 = 0x4500;
+/// The routing table of subnets that hold a peer's address.
+pub const TABLE: u32 = 4500;
+/// Priorities of the two rules: main without its default route, then [`TABLE`].
+const RULE_MAIN: u32 = 4498;
+const RULE_TABLE: u32 = 4499;
 
 /// The subnets that exactly cover the addresses of `ts` (a range needs not be one
 /// subnet: 10.0.0.1 to 10.0.0.6 is four of them).
@@ -75,7 +93,12 @@ pub(crate) struct Routes {
     statics: Vec<Cidr>,
     udp_mtu: u32,
     stream_mtu: u32,
-    installed: HashMap<Cidr, u32>,
+    /// Installed routes: (subnet, in [`TABLE`]) and MTU.
+    installed: HashMap<(Cidr, bool), u32>,
+    /// Whether the daemon's sockets carry [`FWMARK`], so that [`TABLE`] may be used.
+    marked: bool,
+    /// Families whose two rules are in place (IPv4, IPv6).
+    rules: [bool; 2],
 }
 
 impl Routes {
@@ -85,6 +108,7 @@ impl Routes {
         statics: Vec<Cidr>,
         udp_mtu: u16,
         stream_mtu: u16,
+        marked: bool,
     ) -> io::Result<Routes> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
@@ -96,7 +120,13 @@ impl Routes {
             udp_mtu: u32::from(udp_mtu),
             stream_mtu: u32::from(stream_mtu),
             installed: HashMap::new(),
+            marked,
+            rules: [false; 2],
         };
+        // Rules left by an earlier run that ended without removing them.
+        for v6 in [false, true] {
+            r.rules(v6, false).await;
+        }
         r.sync(&[]).await;
         Ok(r)
     }
@@ -104,8 +134,11 @@ impl Routes {
     /// Installs, changes and removes routes so that the device carries the static
     /// subnets and every Child SA's remote selectors, each at its inner MTU.
     pub async fn sync(&mut self, children: &[ChildRoute]) {
-        let mut want: HashMap<Cidr, u32> =
-            self.statics.iter().map(|c| (*c, self.udp_mtu)).collect();
+        let mut want: HashMap<(Cidr, bool), u32> = self
+            .statics
+            .iter()
+            .map(|c| ((*c, false), self.udp_mtu))
+            .collect();
         for c in children {
             let mtu = if c.path.stream().is_some() {
                 self.stream_mtu
@@ -115,7 +148,8 @@ impl Routes {
             let outer = c.path.remote.ip();
             for ts in &c.remote_ts {
                 for cidr in cidrs(ts) {
-                    if contains(cidr, outer) {
+                    let holds_peer = contains(cidr, outer);
+                    if holds_peer && !self.marked {
                         // The peer's own address would be routed into its tunnel: the
                         // outer packets would loop.
                         warn!(
@@ -126,24 +160,31 @@ impl Routes {
                     }
                     // Several SAs (a rekey's old and new one) may want it: the smaller
                     // MTU fits both.
-                    want.entry(cidr)
+                    want.entry((cidr, holds_peer))
                         .and_modify(|m| *m = (*m).min(mtu))
                         .or_insert(mtu);
                 }
             }
         }
-        let gone: Vec<Cidr> = self
+        for v6 in [false, true] {
+            let needed = want.keys().any(|((c, _), t)| *t && c.is_ipv6() == v6);
+            if needed != self.rules[usize::from(v6)] {
+                self.rules(v6, needed).await;
+            }
+        }
+        let gone: Vec<(Cidr, bool)> = self
             .installed
             .keys()
             .filter(|c| !want.contains_key(*c))
             .copied()
             .collect();
-        for cidr in gone {
-            self.installed.remove(&cidr);
+        for key in gone {
+            self.installed.remove(&key);
+            let (cidr, _) = key;
             match self
                 .handle
                 .route()
-                .del(self.message(cidr, None))
+                .del(self.message(key, None))
                 .execute()
                 .await
             {
@@ -151,24 +192,30 @@ impl Routes {
                 Err(e) => debug!("route {}/{} not removed: {e}", cidr.0, cidr.1),
             }
         }
-        for (cidr, mtu) in want {
-            if self.installed.get(&cidr) == Some(&mtu) {
+        for (key, mtu) in want {
+            if self.installed.get(&key) == Some(&mtu) {
                 continue;
             }
+            let (cidr, in_table) = key;
             match self
                 .handle
                 .route()
-                .add(self.message(cidr, Some(mtu)))
+                .add(self.message(key, Some(mtu)))
                 .replace()
                 .execute()
                 .await
             {
                 Ok(()) => {
+                    let table = if in_table {
+                        format!(" (table {TABLE})")
+                    } else {
+                        String::new()
+                    };
                     info!(
-                        "route {}/{} into {}, MTU {mtu}",
+                        "route {}/{} into {}{table}, MTU {mtu}",
                         cidr.0, cidr.1, self.device
                     );
-                    self.installed.insert(cidr, mtu);
+                    self.installed.insert(key, mtu);
                 }
                 Err(e) => warn!(
                     "route {}/{} into {} not set: {e}",
@@ -178,15 +225,62 @@ impl Routes {
         }
     }
 
+    /// Adds (`on`) or removes the two rules of one family.
+    async fn rules(&mut self, v6: bool, on: bool) {
+        let handle = self.handle.rule();
+        let family = if v6 { "IPv6" } else { "IPv4" };
+        for (priority, main) in [(RULE_MAIN, true), (RULE_TABLE, false)] {
+            let mut add = handle.add().priority(priority);
+            {
+                let m = add.message_mut();
+                m.header.family = if v6 {
+                    rtnetlink::packet_route::AddressFamily::Inet6
+                } else {
+                    rtnetlink::packet_route::AddressFamily::Inet
+                };
+                m.header.action = RuleAction::ToTable;
+                if main {
+                    m.header.table = 254;
+                    m.attributes.push(RuleAttribute::Table(254));
+                    m.attributes.push(RuleAttribute::SuppressPrefixLen(0));
+                } else {
+                    m.header.flags |= RuleFlags::Invert;
+                    m.attributes.push(RuleAttribute::Table(TABLE));
+                    m.attributes.push(RuleAttribute::FwMark(FWMARK));
+                }
+            }
+            if on {
+                if let Err(e) = add.execute().await {
+                    warn!("{family} rule {priority} not set: {e}");
+                }
+            } else {
+                // Removing by priority alone: whatever holds it is ours.
+                let mut m = rtnetlink::packet_route::rule::RuleMessage::default();
+                m.header.family = add.message_mut().header.family;
+                m.attributes.push(RuleAttribute::Priority(priority));
+                while handle.del(m.clone()).execute().await.is_ok() {}
+            }
+        }
+        if on {
+            info!(
+                "{family} rules: main without its default route, then table {TABLE} unless marked {FWMARK:#x}"
+            );
+        }
+        self.rules[usize::from(v6)] = on;
+    }
+
     fn message(
         &self,
-        (addr, len): Cidr,
+        ((addr, len), in_table): (Cidr, bool),
         mtu: Option<u32>,
     ) -> rtnetlink::packet_route::route::RouteMessage {
-        let b = RouteMessageBuilder::<IpAddr>::new()
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(addr, len)
             .unwrap_or_else(|_| RouteMessageBuilder::<IpAddr>::new())
             .output_interface(self.index);
+        if in_table {
+            b = b.table_id(TABLE);
+        }
         let mut m = b.build();
         if let Some(mtu) = mtu {
             m.attributes

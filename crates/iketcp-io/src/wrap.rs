@@ -78,6 +78,7 @@ pub async fn open(
     remote: SocketAddr,
     settings: &StreamSettings,
     timeout: Duration,
+    mark: Option<u32>,
     tune: impl FnOnce(&TcpStream),
 ) -> Result<Opened, ConnectError> {
     let to = match &settings.proxy {
@@ -93,6 +94,10 @@ pub async fn open(
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
             SocketAddr::V6(_) => TcpSocket::new_v6()?,
         };
+        if let Some(m) = mark {
+            // Before the SYN: its route is chosen by it (`routes::FWMARK`).
+            socket2::SockRef::from(&sock).set_mark(m)?;
+        }
         if !local.is_unspecified() && local.is_ipv4() == to.is_ipv4() {
             sock.bind(SocketAddr::new(local, 0))?;
         }

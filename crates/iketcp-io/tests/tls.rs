@@ -521,6 +521,7 @@ async fn open_and_accept_over_tls() {
         at,
         &settings,
         Duration::from_secs(3),
+        None,
         |_| {},
     )
     .await

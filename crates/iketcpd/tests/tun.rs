@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::netns::{Net, TunPair, drop_udp, ping_inner, root_or_skip};
+use common::netns::{Net, TunPair, drop_udp, ping_inner, root_or_skip, sh};
 
 // R-FB-1, R-ESP-1 end to end: UDP dropped by nftables at the gateway, the tunnel falls
 // back to TCP, and ping between the inner subnets goes through TUN, ESP over TCP, TUN.
@@ -55,4 +55,86 @@ fn ondemand_starts_on_traffic() {
     assert!(ok, "no answer at all: {text}");
     let s = a.status();
     assert!(s.iter().any(|x| x.state == "established"), "{s:?}");
+}
+
+// A full tunnel (`remote_ts = ["0.0.0.0/0"]`) where the gateway is reached through the
+// default route: the tunnel's default route goes into table 4500 behind two rules (main
+// without its default route, then table 4500 unless marked), the daemon's sockets carry
+// the mark, so IKE and the outer ESP, over UDP and over TCP, keep the main table while
+// the inner traffic goes into the tunnel; the IKE SA stays up across liveness checks.
+#[test]
+fn full_tunnel_routed_by_policy() {
+    if !root_or_skip() {
+        return;
+    }
+    for (n, tcp) in [(3u32, "no"), (4, "yes")] {
+        let tag = format!("{}", std::process::id() % 10_000 + n * 10_000);
+        let net = Net::new(&tag);
+        // The road warrior reaches everything, the gateway included, by its default
+        // route: the case that would loop without policy routing.
+        let va = format!("v{tag}a");
+        for c in [
+            vec!["addr", "del", "10.204.0.1/24", "dev", &va],
+            vec!["addr", "add", "10.204.0.1/32", "dev", &va],
+            vec!["route", "add", "default", "dev", &va],
+        ] {
+            let mut args = vec!["-n", &net.a];
+            args.extend(c.iter().copied());
+            assert!(sh(&[&["ip"][..], &args[..]].concat()), "{c:?}");
+        }
+        let pair = TunPair::new(
+            &format!("iketcpd-full-{tag}"),
+            &format!("enable_tcp = \"{tcp}\"\nstart = \"start\"\ndpd_delay = \"1s\""),
+        );
+        let road = std::fs::read_to_string(&pair.road).unwrap();
+        std::fs::write(
+            &pair.road,
+            road.replace(
+                r#"remote_ts = ["10.2.0.0/24"]"#,
+                r#"remote_ts = ["0.0.0.0/0"]"#,
+            ),
+        )
+        .unwrap();
+        let gw = std::fs::read_to_string(&pair.gateway).unwrap();
+        std::fs::write(
+            &pair.gateway,
+            gw.replace(
+                r#"local_ts = ["10.2.0.0/24"]"#,
+                r#"local_ts = ["0.0.0.0/0"]"#,
+            ),
+        )
+        .unwrap();
+        let (a, _b) = pair.start(&net);
+        let up = a.wait_tunnel(Duration::from_secs(15));
+        let up = up.unwrap_or_else(|| panic!("no tunnel ({tcp}): {:?}", a.try_status()));
+        let out = |a: &common::daemon::Daemon| a.status()[0].children[0].packets_out;
+        let before = out(&a);
+        let (ok, text) = ping_inner(&net.a, 3);
+        assert!(ok, "{tcp}: {text}");
+        // The pings went out through the Child SA, not around it.
+        assert!(out(&a) >= before + 3, "{:?}", a.status());
+        let table = output(&["ip", "-n", &net.a, "route", "show", "table", "4500"]);
+        assert!(table.contains("default dev ikt0"), "{table}");
+        let rules = output(&["ip", "-n", &net.a, "rule", "show"]);
+        assert!(
+            rules.contains("not from all fwmark 0x4500 lookup 4500")
+                && rules.contains("lookup main suppress_prefixlength 0"),
+            "{rules}"
+        );
+        // Liveness checks every second go on over the marked sockets.
+        std::thread::sleep(Duration::from_secs(3));
+        let s = a.status();
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].spi_i, up[0].spi_i, "the same IKE SA");
+        let (ok, text) = ping_inner(&net.a, 2);
+        assert!(ok, "{tcp}: {text}");
+    }
+}
+
+fn output(args: &[&str]) -> String {
+    let o = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
