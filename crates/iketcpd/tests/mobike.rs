@@ -58,10 +58,6 @@ fn history(d: &Daemon) -> Vec<String> {
     }
 }
 
-fn on_tcp(s: &IkeSaStatus) -> bool {
-    s.transport == "tcp"
-}
-
 fn on_udp(s: &IkeSaStatus) -> bool {
     s.transport.starts_with("udp")
 }
@@ -74,16 +70,33 @@ fn on_udp(s: &IkeSaStatus) -> bool {
 // closed. The same IKE SA and Child SA throughout.
 #[test]
 fn udp_blocked_mid_transfer_moves_to_tcp_and_back() {
+    blocked_mid_transfer(21, false);
+}
+
+// (c) with TLS: the same, the connection MOBIKE moves to being TLS on port 443.
+#[test]
+fn udp_blocked_mid_transfer_moves_to_tls_and_back() {
+    blocked_mid_transfer(23, true);
+}
+
+fn blocked_mid_transfer(n: u32, tls: bool) {
     if !ready() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let tag = tag(21);
+    let tag = tag(n);
     let net = Net::new(&tag);
-    let pair = TunPair::new(
-        &format!("iketcpd-mobike-{tag}"),
-        "start = \"start\"\nenable_tcp = \"fallback\"\ndpd_delay = \"1s\"\nudp_probe_interval = \"3s\"",
-    );
+    let road = "start = \"start\"\nenable_tcp = \"fallback\"\ndpd_delay = \"1s\"\nudp_probe_interval = \"3s\"";
+    let pair = if tls {
+        TunPair::with_gateway(
+            &format!("iketcpd-mobike-{tag}"),
+            &format!("{road}\ntcp_remote_port = 443\ntcp_tls = true"),
+            "listen_tls = [443]\ntls_cert_file = \"{dir}/tls-cert.pem\"\ntls_key_file = \"{dir}/tls-key.pem\"",
+        )
+    } else {
+        TunPair::new(&format!("iketcpd-mobike-{tag}"), road)
+    };
+    let (stream, port) = if tls { ("tls", 443) } else { ("tcp", 4500) };
     let (a, _b) = pair.start(&net);
     let up = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
     assert!(on_udp(&up[0]) && up[0].mobike, "{:?}", up[0]);
@@ -98,10 +111,10 @@ fn udp_blocked_mid_transfer_moves_to_tcp_and_back() {
 
     drop_udp(&net.b);
     let to_tcp = wait_status(&a, Duration::from_secs(15), "the move to TCP", |s| {
-        on_tcp(s) && s.next_udp_probe_secs.is_some()
+        s.transport == stream && s.next_udp_probe_secs.is_some()
     });
-    println!("UDP blocked -> on TCP in {to_tcp:?}");
-    assert_eq!(connections(&net.a, "10.204.0.2", 4500).len(), 1);
+    println!("UDP blocked -> on {stream} in {to_tcp:?}");
+    assert_eq!(connections(&net.a, "10.204.0.2", port).len(), 1);
     let moved = a.status()[0].children[0].bytes_out;
     wait_status(&a, Duration::from_secs(10), "traffic over TCP", |s| {
         s.children[0].bytes_out > moved + (1 << 20)
@@ -119,7 +132,7 @@ fn udp_blocked_mid_transfer_moves_to_tcp_and_back() {
         "back on UDP after {to_udp:?}, the probe was due in {probe_in} s"
     );
     let start = Instant::now();
-    while !connections(&net.a, "10.204.0.2", 4500).is_empty() {
+    while !connections(&net.a, "10.204.0.2", port).is_empty() {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "the TCP connection stays"
@@ -143,7 +156,7 @@ fn udp_blocked_mid_transfer_moves_to_tcp_and_back() {
     let h = history(&a).join("\n");
     // The history says where the SA went, and why.
     assert!(
-        h.contains("(tcp#") && h.contains("no answer over UDP"),
+        h.contains(&format!("({stream}#")) && h.contains("no answer over UDP"),
         "{h}"
     );
     assert!(h.contains("(udp): UDP works again"), "{h}");
