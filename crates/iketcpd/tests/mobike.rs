@@ -120,7 +120,11 @@ fn blocked_mid_transfer(n: u32, tls: bool) {
         s.children[0].bytes_out > moved + (1 << 20)
     });
 
-    // Unblocked: back on UDP by the next probe.
+    // Unblocked between two probes (none in flight, so the next one goes out after the
+    // unblocking): back on UDP by that probe.
+    wait_status(&a, Duration::from_secs(30), "a probe scheduled", |s| {
+        s.next_udp_probe_secs.is_some()
+    });
     let probe_in = a.status()[0]
         .next_udp_probe_secs
         .expect("a probe scheduled");

@@ -107,14 +107,23 @@ fn full_tunnel_routed_by_policy() {
         let (a, _b) = pair.start(&net);
         let up = a.wait_tunnel(Duration::from_secs(15));
         let up = up.unwrap_or_else(|| panic!("no tunnel ({tcp}): {:?}", a.try_status()));
+        // The route follows the Child SA: wait for it (bounded) before pinging.
+        let start = std::time::Instant::now();
+        let mut table = String::new();
+        while start.elapsed() < Duration::from_secs(5) {
+            table = output(&["ip", "-n", &net.a, "route", "show", "table", "4500"]);
+            if table.contains("default dev ikt0") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(table.contains("default dev ikt0"), "{table}");
         let out = |a: &common::daemon::Daemon| a.status()[0].children[0].packets_out;
         let before = out(&a);
         let (ok, text) = ping_inner(&net.a, 3);
         assert!(ok, "{tcp}: {text}");
         // The pings went out through the Child SA, not around it.
         assert!(out(&a) >= before + 3, "{:?}", a.status());
-        let table = output(&["ip", "-n", &net.a, "route", "show", "table", "4500"]);
-        assert!(table.contains("default dev ikt0"), "{table}");
         let rules = output(&["ip", "-n", &net.a, "rule", "show"]);
         assert!(
             rules.contains("not from all fwmark 0x4500 lookup 4500")
