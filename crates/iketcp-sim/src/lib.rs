@@ -555,6 +555,22 @@ impl World {
         self.trace.join("\n")
     }
 
+    /// Inner packets both ways through the Child SA between hosts `a` (10.1.0.0/24) and
+    /// `b` (10.2.0.0/24), marked with `tag`: whether each side got the other's.
+    pub fn traffic(&mut self, a: usize, b: usize, tag: u8) -> bool {
+        let (na, nb) = (self.hosts[a].delivered.len(), self.hosts[b].delivered.len());
+        self.send_packet(a, &ipv4_udp("10.1.0.5", "10.2.0.7", &[tag; 100]));
+        self.send_packet(b, &ipv4_udp("10.2.0.7", "10.1.0.5", &[tag; 200]));
+        self.run_for(Duration::from_millis(500));
+        let got_b = self.hosts[b].delivered[nb..]
+            .iter()
+            .any(|p| p.len() == 128 && p[28] == tag);
+        let got_a = self.hosts[a].delivered[na..]
+            .iter()
+            .any(|p| p.len() == 228 && p[28] == tag);
+        got_a && got_b
+    }
+
     /// The IKE messages host `h` sent on streams, parsed (frames cut out of the bytes).
     pub fn stream_ike(&self, h: usize) -> Vec<(StreamId, Message)> {
         let mut out = Vec::new();

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use iketcp_proto::{Event, MoveReason, TcpMode, Transport};
-use iketcp_sim::{World, ipv4_udp, pair_with};
+use iketcp_sim::{World, pair_with};
 use iketcp_wire::ike::ExchangeType;
 
 fn secs(s: f64) -> Duration {
@@ -54,19 +54,8 @@ fn on_stream(w: &World, a: usize, b: usize, stream: bool) -> bool {
     })
 }
 
-/// Traffic both ways through the Child SA: true if each side got the other's packet.
 fn traffic(w: &mut World, a: usize, b: usize, tag: u8) -> bool {
-    let (na, nb) = (w.hosts[a].delivered.len(), w.hosts[b].delivered.len());
-    w.send_packet(a, &ipv4_udp("10.1.0.5", "10.2.0.7", &[tag; 100]));
-    w.send_packet(b, &ipv4_udp("10.2.0.7", "10.1.0.5", &[tag; 200]));
-    w.run_for(secs(0.2));
-    let got_b = w.hosts[b].delivered[nb..]
-        .iter()
-        .any(|p| p.len() == 128 && p[28] == tag);
-    let got_a = w.hosts[a].delivered[na..]
-        .iter()
-        .any(|p| p.len() == 228 && p[28] == tag);
-    got_a && got_b
+    w.traffic(a, b, tag)
 }
 
 // R-MOB-1, R-MOB-3, R-SEC-2: UDP dies under an established SA: the initiator's next

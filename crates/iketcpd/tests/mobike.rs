@@ -11,26 +11,14 @@ use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::netns::{
-    Net, TunPair, connections, drop_udp, iperf, iperf_intervals, nft, ping_inner, root_or_skip, sh,
+    Net, TunPair, connections, drop_udp, iperf, iperf_intervals, nft, ping_inner, sh, tag,
 };
 use iketcp_ctl::{IkeSaStatus, Reply, Request};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn ready() -> bool {
-    if !root_or_skip() {
-        return false;
-    }
-    if !sh(&["iperf3", "--version"]) {
-        assert!(std::env::var("CI").is_err(), "CI installs iperf3");
-        println!("skipped: needs iperf3");
-        return false;
-    }
-    true
-}
-
-fn tag(n: u32) -> String {
-    format!("{}", std::process::id() % 10_000 + n * 10_000)
+    common::netns::ready(&["iperf3"])
 }
 
 /// Waits (bounded by `limit`) until the road warrior's status satisfies `f`; returns

@@ -15,29 +15,11 @@ use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::netns::{
-    Capture, Net, config, connections, iperf, iperf_intervals, nft, ping_inner, root_or_skip, sh,
+    Capture, Net, config, connections, iperf, iperf_intervals, nft, ping_inner, ready, sh, tag,
 };
 use iketcp_ctl::{Reply, Request};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn ready(tools: &[&str]) -> bool {
-    if !root_or_skip() {
-        return false;
-    }
-    for t in tools {
-        if !sh(&["sh", "-c", &format!("command -v {t}")]) {
-            assert!(std::env::var("CI").is_err(), "CI installs {t}");
-            println!("skipped: needs {t}");
-            return false;
-        }
-    }
-    true
-}
-
-fn tag(n: u32) -> String {
-    format!("{}", std::process::id() % 10_000 + n * 10_000)
-}
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

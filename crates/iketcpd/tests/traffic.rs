@@ -15,26 +15,13 @@ use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::netns::{
-    Capture, Net, TunPair, connections, drop_udp, iperf, iperf_intervals, nft, ping_inner,
-    root_or_skip, sh,
+    Capture, Net, TunPair, connections, drop_udp, iperf, iperf_intervals, nft, ping_inner, sh, tag,
 };
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn ready() -> bool {
-    if !root_or_skip() {
-        return false;
-    }
-    if !sh(&["iperf3", "--version"]) {
-        assert!(std::env::var("CI").is_err(), "CI installs iperf3");
-        println!("skipped: needs iperf3");
-        return false;
-    }
-    true
-}
-
-fn tag(n: u32) -> String {
-    format!("{}", std::process::id() % 10_000 + n * 10_000)
+    common::netns::ready(&["iperf3"])
 }
 
 /// A transfer of `secs` seconds from the road warrior's inner address to the gateway's,

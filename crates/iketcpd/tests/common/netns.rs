@@ -31,6 +31,27 @@ pub fn root_or_skip() -> bool {
     false
 }
 
+/// Root and every one of `tools`, or a printed reason to skip (never under `CI=true`,
+/// which installs them).
+pub fn ready(tools: &[&str]) -> bool {
+    if !root_or_skip() {
+        return false;
+    }
+    for t in tools {
+        if !sh(&["sh", "-c", &format!("command -v {t}")]) {
+            assert!(std::env::var("CI").is_err(), "CI installs {t}");
+            println!("skipped: needs {t}");
+            return false;
+        }
+    }
+    true
+}
+
+/// A namespace tag unique to this process and to `n` (tests of one file number theirs).
+pub fn tag(n: u32) -> String {
+    format!("{}", std::process::id() % 10_000 + n * 10_000)
+}
+
 pub fn sh(args: &[&str]) -> bool {
     Command::new(args[0])
         .args(&args[1..])
