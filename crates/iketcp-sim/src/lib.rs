@@ -522,6 +522,18 @@ impl World {
         id
     }
 
+    /// A stranger at `from` opens a connection to `to` and replays on it everything
+    /// host `h` wrote on its connections so far, prefix included.
+    pub fn stranger_replays(&mut self, h: usize, from: SocketAddr, to: SocketAddr) -> StreamId {
+        let captured: Vec<u8> = self.hosts[h]
+            .sent
+            .iter()
+            .filter(|(_, s, _)| s.is_some())
+            .flat_map(|(_, _, d)| d.clone())
+            .collect();
+        self.stranger_connects(from, to, &captured)
+    }
+
     pub fn ike_up(&self, h: usize) -> bool {
         self.hosts[h]
             .node

@@ -199,15 +199,8 @@ fn r_sec_1_replay_on_a_new_connection_moves_nothing() {
         .unwrap();
     assert!(w.run_until(secs(1.0), |w| up(w, a, b)));
     let before = ike_path(&w, b);
-    // Everything a sent on its connection, prefix included.
-    let captured: Vec<u8> = w.hosts[a]
-        .sent
-        .iter()
-        .filter(|(_, s, _)| s.is_some())
-        .flat_map(|(_, _, d)| d.clone())
-        .collect();
     let stranger: SocketAddr = "192.0.2.66:51000".parse().unwrap();
-    w.stranger_connects(stranger, "10.0.0.2:4500".parse().unwrap(), &captured);
+    w.stranger_replays(a, stranger, "10.0.0.2:4500".parse().unwrap());
     w.run_for(secs(0.5));
     assert_eq!(ike_path(&w, b), before, "{}", w.dump());
     assert_eq!(w.children(b), 1);

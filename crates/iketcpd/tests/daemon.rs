@@ -134,6 +134,23 @@ start = "none"
     (fa, sa, fb, sb)
 }
 
+/// Whether an IKE SA with a Child SA is established.
+fn is_up(s: &[IkeSaStatus]) -> bool {
+    s.iter()
+        .any(|x| x.state == "established" && !x.children.is_empty())
+}
+
+/// `up gateway` on the road warrior; its status once the tunnel is up (bounded).
+fn up(road: &Daemon) -> Vec<IkeSaStatus> {
+    match road.ask(&Request::Up {
+        connection: "gateway".into(),
+    }) {
+        Ok(Reply::Done { .. }) => {}
+        other => panic!("up: {other:?}"),
+    }
+    road.wait(Duration::from_secs(10), is_up)
+}
+
 // R-CFG-1, R-FB-1 through the daemon: a gateway that does not listen on UDP, a road
 // warrior with `enable_tcp = "fallback"`: `up` brings the tunnel up over TCP, `status`
 // shows the transport, addresses and SPIs on both sides, `down` deletes it, and SIGTERM
@@ -144,19 +161,9 @@ fn up_status_down_over_tcp_fallback() {
     let (fa, sa, fb, sb) = configs(&dir.0, "fallback");
     let mut gw = Daemon::start(&fb, sb);
     let mut road = Daemon::start(&fa, sa);
-    match road.ask(&Request::Up {
-        connection: "gateway".into(),
-    }) {
-        Ok(Reply::Done { .. }) => {}
-        other => panic!("up: {other:?}"),
-    }
-    let up = |s: &[IkeSaStatus]| {
-        s.iter()
-            .any(|x| x.state == "established" && !x.children.is_empty())
-    };
-    let r = road.wait(Duration::from_secs(10), up);
-    let g = gw.wait(Duration::from_secs(5), up);
-    assert!(up(&r) && up(&g), "road: {r:?}\ngateway: {g:?}");
+    let r = up(&road);
+    let g = gw.wait(Duration::from_secs(5), is_up);
+    assert!(is_up(&r) && is_up(&g), "road: {r:?}\ngateway: {g:?}");
     assert_eq!(r[0].transport, "tcp");
     assert_eq!(g[0].transport, "tcp");
     assert_eq!(r[0].connection, "gateway");
@@ -256,18 +263,8 @@ fn without_mobike_stays_on_tcp_and_says_so() {
     std::fs::write(&fa, format!("{text}mobike = false\n")).unwrap();
     let mut gw = Daemon::start(&fb, sb);
     let mut road = Daemon::start(&fa, sa);
-    match road.ask(&Request::Up {
-        connection: "gateway".into(),
-    }) {
-        Ok(Reply::Done { .. }) => {}
-        other => panic!("up: {other:?}"),
-    }
-    let up = |s: &[IkeSaStatus]| {
-        s.iter()
-            .any(|x| x.state == "established" && !x.children.is_empty())
-    };
-    let r = road.wait(Duration::from_secs(10), up);
-    assert!(up(&r), "{r:?}");
+    let r = up(&road);
+    assert!(is_up(&r), "{r:?}");
     assert_eq!(r[0].transport, "tcp");
     assert!(!r[0].mobike && r[0].next_udp_probe_secs.is_none(), "{r:?}");
     if let Some(cli) = cli() {
