@@ -158,7 +158,7 @@ impl Delivery {
         esp: &[u8],
         outer: Ecn,
     ) -> Result<(), iketcp_esp::EspError> {
-        let b = self.next(esp.len());
+        let b = self.next(esp.len() + iketcp_node::transport_mode::HEADER_SPARE);
         let n = dp.unprotect(esp, &mut b[HEADROOM..], outer)?;
         if n > 0 {
             b.truncate(HEADROOM + n);

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use iketcp_node::ChildRoute;
 use iketcp_wire::ike::TrafficSelector;
 use rtnetlink::RouteMessageBuilder;
-use rtnetlink::packet_route::route::{RouteAttribute, RouteMetric};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMetric};
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleFlags};
 use tracing::{debug, info, warn};
 
@@ -34,9 +34,16 @@ pub type Cidr = (IpAddr, u8);
 pub const FWMARK: u32 = 0x4500;
 /// The routing table of subnets that hold a peer's address.
 pub const TABLE: u32 = 4500;
-/// Priorities of the two rules: main without its default route, then [`TABLE`].
+/// Priorities of the rules: each subnet of [`TABLE`] narrower than a default route
+/// ahead of main (a peer on the local network, transport mode), then main without its
+/// default route, then [`TABLE`].
+const RULE_TO: u32 = 4497;
 const RULE_MAIN: u32 = 4498;
 const RULE_TABLE: u32 = 4499;
+
+/// What a route carries besides its subnet: its MTU and, in transport mode, the source
+/// address the host must pick (its own outer address, the SA's selector).
+type RouteWant = (u32, Option<IpAddr>);
 
 /// The subnets that exactly cover the addresses of `ts` (a range needs not be one
 /// subnet: 10.0.0.1 to 10.0.0.6 is four of them).
@@ -93,8 +100,10 @@ pub(crate) struct Routes {
     statics: Vec<Cidr>,
     udp_mtu: u32,
     stream_mtu: u32,
-    /// Installed routes: (subnet, in [`TABLE`]) and MTU.
-    installed: HashMap<(Cidr, bool), u32>,
+    /// Installed routes: (subnet, in [`TABLE`]), MTU and preferred source.
+    installed: HashMap<(Cidr, bool), RouteWant>,
+    /// Subnets of [`TABLE`] with their own rule ([`RULE_TO`]).
+    to_rules: std::collections::HashSet<Cidr>,
     /// Whether the daemon's sockets carry [`FWMARK`], so that [`TABLE`] may be used.
     marked: bool,
     /// Families whose two rules are in place (IPv4, IPv6).
@@ -122,10 +131,12 @@ impl Routes {
             installed: HashMap::new(),
             marked,
             rules: [false; 2],
+            to_rules: std::collections::HashSet::new(),
         };
         // Rules left by an earlier run that ended without removing them.
         for v6 in [false, true] {
             r.rules(v6, false).await;
+            r.clear_to_rules(v6).await;
         }
         r.sync(&[]).await;
         Ok(r)
@@ -134,10 +145,10 @@ impl Routes {
     /// Installs, changes and removes routes so that the device carries the static
     /// subnets and every Child SA's remote selectors, each at its inner MTU.
     pub async fn sync(&mut self, children: &[ChildRoute]) {
-        let mut want: HashMap<(Cidr, bool), u32> = self
+        let mut want: HashMap<(Cidr, bool), RouteWant> = self
             .statics
             .iter()
-            .map(|c| ((*c, false), self.udp_mtu))
+            .map(|c| ((*c, false), (self.udp_mtu, None)))
             .collect();
         for c in children {
             let mtu = if c.path.stream().is_some() {
@@ -146,6 +157,10 @@ impl Routes {
                 self.udp_mtu
             };
             let outer = c.path.remote.ip();
+            let src = c
+                .transport
+                .then(|| c.hosts().1)
+                .filter(|a| !a.is_unspecified());
             for ts in &c.remote_ts {
                 for cidr in cidrs(ts) {
                     let holds_peer = contains(cidr, outer);
@@ -161,8 +176,8 @@ impl Routes {
                     // Several SAs (a rekey's old and new one) may want it: the smaller
                     // MTU fits both.
                     want.entry((cidr, holds_peer))
-                        .and_modify(|m| *m = (*m).min(mtu))
-                        .or_insert(mtu);
+                        .and_modify(|m| m.0 = m.0.min(mtu))
+                        .or_insert((mtu, src));
                 }
             }
         }
@@ -171,6 +186,17 @@ impl Routes {
             if needed != self.rules[usize::from(v6)] {
                 self.rules(v6, needed).await;
             }
+        }
+        let to: std::collections::HashSet<Cidr> = want
+            .keys()
+            .filter(|(c, t)| *t && c.1 > 0)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in self.to_rules.clone().difference(&to) {
+            self.subnet_rule(*c, false).await;
+        }
+        for c in to.difference(&self.to_rules.clone()) {
+            self.subnet_rule(*c, true).await;
         }
         let gone: Vec<(Cidr, bool)> = self
             .installed
@@ -192,15 +218,16 @@ impl Routes {
                 Err(e) => debug!("route {}/{} not removed: {e}", cidr.0, cidr.1),
             }
         }
-        for (key, mtu) in want {
-            if self.installed.get(&key) == Some(&mtu) {
+        for (key, w) in want {
+            if self.installed.get(&key) == Some(&w) {
                 continue;
             }
             let (cidr, in_table) = key;
+            let (mtu, _) = w;
             match self
                 .handle
                 .route()
-                .add(self.message(key, Some(mtu)))
+                .add(self.message(key, Some(w)))
                 .replace()
                 .execute()
                 .await
@@ -215,7 +242,7 @@ impl Routes {
                         "route {}/{} into {}{table}, MTU {mtu}",
                         cidr.0, cidr.1, self.device
                     );
-                    self.installed.insert(key, mtu);
+                    self.installed.insert(key, w);
                 }
                 Err(e) => warn!(
                     "route {}/{} into {} not set: {e}",
@@ -269,10 +296,60 @@ impl Routes {
         self.rules[usize::from(v6)] = on;
     }
 
+    /// Adds (`on`) or removes the rule that sends unmarked packets to `cidr` into
+    /// [`TABLE`] ahead of main.
+    async fn subnet_rule(&mut self, cidr: Cidr, on: bool) {
+        let handle = self.handle.rule();
+        let mut add = handle.add().priority(RULE_TO);
+        {
+            let m = add.message_mut();
+            m.header.family = if cidr.0.is_ipv6() {
+                rtnetlink::packet_route::AddressFamily::Inet6
+            } else {
+                rtnetlink::packet_route::AddressFamily::Inet
+            };
+            m.header.action = RuleAction::ToTable;
+            m.header.dst_len = cidr.1;
+            m.header.flags |= RuleFlags::Invert;
+            m.attributes.push(RuleAttribute::Destination(cidr.0));
+            m.attributes.push(RuleAttribute::Table(TABLE));
+            m.attributes.push(RuleAttribute::FwMark(FWMARK));
+        }
+        if on {
+            match add.execute().await {
+                Ok(()) => {
+                    info!(
+                        "rule: to {}/{} unless marked {FWMARK:#x}, table {TABLE}",
+                        cidr.0, cidr.1
+                    );
+                    self.to_rules.insert(cidr);
+                }
+                Err(e) => warn!("rule to {}/{} not set: {e}", cidr.0, cidr.1),
+            }
+        } else {
+            let m = add.message_mut().clone();
+            let _ = handle.del(m).execute().await;
+            self.to_rules.remove(&cidr);
+        }
+    }
+
+    /// Removes every rule at [`RULE_TO`] of a family (left by an earlier run).
+    async fn clear_to_rules(&mut self, v6: bool) {
+        let handle = self.handle.rule();
+        let mut m = rtnetlink::packet_route::rule::RuleMessage::default();
+        m.header.family = if v6 {
+            rtnetlink::packet_route::AddressFamily::Inet6
+        } else {
+            rtnetlink::packet_route::AddressFamily::Inet
+        };
+        m.attributes.push(RuleAttribute::Priority(RULE_TO));
+        while handle.del(m.clone()).execute().await.is_ok() {}
+    }
+
     fn message(
         &self,
         ((addr, len), in_table): (Cidr, bool),
-        mtu: Option<u32>,
+        want: Option<RouteWant>,
     ) -> rtnetlink::packet_route::route::RouteMessage {
         let mut b = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(addr, len)
@@ -282,9 +359,15 @@ impl Routes {
             b = b.table_id(TABLE);
         }
         let mut m = b.build();
-        if let Some(mtu) = mtu {
+        if let Some((mtu, src)) = want {
             m.attributes
                 .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+            if let Some(src) = src.filter(|s| s.is_ipv4() == addr.is_ipv4()) {
+                m.attributes.push(RouteAttribute::PrefSource(match src {
+                    IpAddr::V4(a) => RouteAddress::Inet(a),
+                    IpAddr::V6(a) => RouteAddress::Inet6(a),
+                }));
+            }
         }
         m
     }

@@ -18,6 +18,8 @@ pub struct ChildRoute {
     pub path: Path,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// Transport mode: packets go between the two hosts' own addresses.
+    pub transport: bool,
     /// Order of installation: after a rekey the newer SA carries the traffic while the
     /// old one drains (RFC 7296 §2.8).
     pub installed: u64,
@@ -33,7 +35,21 @@ impl ChildRoute {
             path: k.path,
             local_ts: k.local_ts.clone(),
             remote_ts: k.remote_ts.clone(),
+            transport: k.mode == Mode::Transport,
         }
+    }
+
+    /// In transport mode, the addresses the host knows the peer and itself by: the
+    /// peer's where the SA reaches it, ours from our selector when it is one address.
+    pub fn hosts(&self) -> (IpAddr, IpAddr) {
+        let one = |ts: &[TrafficSelector]| match ts {
+            [t] if t.start_addr == t.end_addr => Some(t.start_addr),
+            _ => None,
+        };
+        let ours = one(&self.local_ts)
+            .filter(|a| !a.is_unspecified())
+            .unwrap_or(self.path.local.ip());
+        (self.path.remote.ip(), ours)
     }
 
     /// Whether a packet from `src` to `dst` belongs to this Child SA (RFC 4301 §5.1:

@@ -158,7 +158,8 @@ impl DataPath {
     }
 
     /// Inbound ESP: verifies and decrypts `packet` into `out` (which needs
-    /// `packet.len()` bytes) and returns the length of the inner IP packet to deliver,
+    /// `packet.len()` bytes, and [`HEADER_SPARE`](crate::transport_mode::HEADER_SPARE)
+    /// more for a transport-mode SA's IP header) and returns the length of the inner IP packet to deliver,
     /// 0 when there is none (a dummy packet). Every refusal is counted.
     ///
     /// `outer` is the ECN field of the outer IP header where the transport shows it
@@ -183,7 +184,19 @@ impl DataPath {
                     }
                 }
             }
-            // Transport mode and dummy packets deliver nothing to a tunnel device.
+            Ok(Decapsulated::Transport { spi, len, protocol }) => {
+                // The IP header goes back in front (R-NAT-2: with the checksum fixed).
+                let hosts = self
+                    .out()
+                    .routes
+                    .values()
+                    .find(|r| r.spi_in == spi)
+                    .map(ChildRoute::hosts);
+                Ok(hosts.map_or(0, |(peer, ours)| {
+                    crate::transport_mode::restore(out, len, protocol, peer, ours)
+                }))
+            }
+            // Dummy packets deliver nothing.
             Ok(_) => Ok(0),
             Err(e) => Err(e),
         }

@@ -19,6 +19,7 @@ mod child;
 mod datapath;
 mod node;
 mod streams;
+pub mod transport_mode;
 
 pub use child::{ChildRoute, esp_sa_rows, sa_params};
 pub use datapath::{DataPath, Protected};

@@ -457,7 +457,8 @@ impl Node {
 
     /// Inbound ESP (RFC 4303 §3.4), from a datagram or a stream.
     fn unprotect(&mut self, packet: &[u8]) -> Result<(), EspError> {
-        self.buf.resize(packet.len(), 0);
+        self.buf
+            .resize(packet.len() + crate::transport_mode::HEADER_SPARE, 0);
         // A stream has no outer IP header per packet: Not-ECT, the inner kept as is.
         match self
             .dp

@@ -147,3 +147,109 @@ fn output(args: &[&str]) -> String {
         .unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+// Transport mode (RFC 4303 §3.1.1) on the tunnel device: the Child SA protects the
+// traffic between the two hosts' own addresses. The route to the peer goes into table
+// 4500 with its own rule ahead of the main table's on-link route, and with our address
+// as its source; ESP carries the segment without its IP header, which the other side
+// writes again (with the TCP and UDP checksums computed over the addresses written,
+// R-NAT-2). Ping and a TCP transfer between the outer addresses go through the SA.
+#[test]
+fn transport_mode_between_the_hosts() {
+    if !common::netns::ready(&["iperf3"]) {
+        return;
+    }
+    let tag = format!("{}", std::process::id() % 10_000 + 50_000);
+    let net = Net::new(&tag);
+    let pair = TunPair::new(
+        &format!("iketcpd-transport-{tag}"),
+        "start = \"start\"\nmode = \"transport\"",
+    );
+    let edit = |path: &std::path::Path, pairs: &[(&str, &str)]| {
+        let mut t = std::fs::read_to_string(path).unwrap();
+        for (a, b) in pairs {
+            assert!(t.contains(a), "{a}");
+            t = t.replace(a, b);
+        }
+        std::fs::write(path, t).unwrap();
+    };
+    edit(
+        &pair.road,
+        &[
+            (
+                r#"local_ts = ["10.1.0.0/24"]"#,
+                r#"local_ts = ["10.204.0.1/32"]"#,
+            ),
+            (
+                r#"remote_ts = ["10.2.0.0/24"]"#,
+                r#"remote_ts = ["10.204.0.2/32"]"#,
+            ),
+        ],
+    );
+    edit(
+        &pair.gateway,
+        &[
+            (
+                r#"local_ts = ["10.2.0.0/24"]"#,
+                r#"local_ts = ["10.204.0.2/32"]"#,
+            ),
+            (
+                r#"remote_ts = ["10.1.0.0/24"]"#,
+                r#"remote_ts = ["10.204.0.1/32"]"#,
+            ),
+            (
+                r#"start = "none""#,
+                "start = \"none\"\nmode = \"transport\"",
+            ),
+        ],
+    );
+    let (a, b) = pair.start(&net);
+    a.wait_tunnel(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no SA: {:?}", a.try_status()));
+    for (ns, peer) in [(&net.a, "10.204.0.2"), (&net.b, "10.204.0.1")] {
+        let start = std::time::Instant::now();
+        let mut table = String::new();
+        while start.elapsed() < Duration::from_secs(5) {
+            table = output(&["ip", "-n", ns, "route", "show", "table", "4500"]);
+            if table.contains(&format!("{peer} dev ikt0")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(table.contains(&format!("{peer} dev ikt0")), "{ns}: {table}");
+    }
+    let counts = |d: &common::daemon::Daemon| {
+        let c = &d.status()[0].children[0];
+        (c.packets_out, c.packets_in)
+    };
+    let before = counts(&a);
+    let ping = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2", "-W", "2",
+        ])
+        .arg("10.204.0.2")
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    let after = counts(&a);
+    assert!(
+        after.0 >= before.0 + 3 && after.1 >= before.1 + 3,
+        "the pings did not go through the SA: {before:?} -> {after:?}"
+    );
+    // TCP both ways between the outer addresses, inside ESP.
+    let report =
+        common::netns::iperf(&net.a, &net.b, "10.204.0.2", "10.204.0.1", 2).expect("iperf3 ran");
+    assert!(report["error"].is_null(), "iperf3: {}", report["error"]);
+    let moved = report["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    let through = counts(&a);
+    assert!(moved > 1 << 20, "{report}");
+    assert!(
+        through.0 > after.0 + 500,
+        "the transfer did not go through the SA"
+    );
+    assert_eq!(b.status()[0].children.len(), 1);
+}
