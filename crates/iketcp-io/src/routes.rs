@@ -260,11 +260,7 @@ impl Routes {
             let mut add = handle.add().priority(priority);
             {
                 let m = add.message_mut();
-                m.header.family = if v6 {
-                    rtnetlink::packet_route::AddressFamily::Inet6
-                } else {
-                    rtnetlink::packet_route::AddressFamily::Inet
-                };
+                m.header.family = address_family(v6);
                 m.header.action = RuleAction::ToTable;
                 if main {
                     m.header.table = 254;
@@ -303,11 +299,7 @@ impl Routes {
         let mut add = handle.add().priority(RULE_TO);
         {
             let m = add.message_mut();
-            m.header.family = if cidr.0.is_ipv6() {
-                rtnetlink::packet_route::AddressFamily::Inet6
-            } else {
-                rtnetlink::packet_route::AddressFamily::Inet
-            };
+            m.header.family = address_family(cidr.0.is_ipv6());
             m.header.action = RuleAction::ToTable;
             m.header.dst_len = cidr.1;
             m.header.flags |= RuleFlags::Invert;
@@ -337,11 +329,7 @@ impl Routes {
     async fn clear_to_rules(&mut self, v6: bool) {
         let handle = self.handle.rule();
         let mut m = rtnetlink::packet_route::rule::RuleMessage::default();
-        m.header.family = if v6 {
-            rtnetlink::packet_route::AddressFamily::Inet6
-        } else {
-            rtnetlink::packet_route::AddressFamily::Inet
-        };
+        m.header.family = address_family(v6);
         m.attributes.push(RuleAttribute::Priority(RULE_TO));
         while handle.del(m.clone()).execute().await.is_ok() {}
     }
@@ -370,6 +358,14 @@ impl Routes {
             }
         }
         m
+    }
+}
+
+fn address_family(v6: bool) -> rtnetlink::packet_route::AddressFamily {
+    if v6 {
+        rtnetlink::packet_route::AddressFamily::Inet6
+    } else {
+        rtnetlink::packet_route::AddressFamily::Inet
     }
 }
 

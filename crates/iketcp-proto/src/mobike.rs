@@ -31,7 +31,7 @@ use crate::config::TcpMode;
 use crate::events::{Event, MoveReason, Output};
 use crate::ike_sa::{Active, Cx, IkeSa, State, Task};
 use crate::natd;
-use crate::path::{NATT_PORT, Path};
+use crate::path::Path;
 
 /// The longest wait between two UDP probes, in multiples of `udp_probe_interval`.
 const MAX_PROBE_BACKOFF: u32 = 8;
@@ -67,13 +67,6 @@ fn no_nats_data(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
     d
 }
 
-fn natt(mut a: SocketAddr) -> SocketAddr {
-    if a.port() == crate::path::IKE_PORT {
-        a.set_port(NATT_PORT);
-    }
-    a
-}
-
 impl IkeSa {
     /// Tells the operator where the SA sends now, and why.
     pub(crate) fn announce_move(&self, cx: &mut Cx<'_>, reason: MoveReason) {
@@ -98,7 +91,7 @@ impl IkeSa {
 
     /// Whether this side moves the SA between UDP and a stream: the initiator, with TCP
     /// as the fallback.
-    fn moves_to_and_from_tcp(&self, cx: &Cx<'_>) -> bool {
+    pub(crate) fn moves_to_and_from_tcp(&self, cx: &Cx<'_>) -> bool {
         self.mobike
             && self.mobile
             && !self.superseded
@@ -129,10 +122,7 @@ impl IkeSa {
         } else {
             cfg.local.ip()
         };
-        Some(Path::udp(
-            natt(SocketAddr::new(ip, cfg.local.port())),
-            natt(cfg.remote),
-        ))
+        Some(Path::udp(SocketAddr::new(ip, cfg.local.port()), cfg.remote).to_natt())
     }
 
     /// Sends UPDATE_SA_ADDRESSES on `path` (RFC 4555 §3.5).

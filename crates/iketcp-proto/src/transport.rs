@@ -105,11 +105,10 @@ impl IkeSa {
     /// goes over a stream instead: MOBIKE (RFC 4555) lets the initiator move, and the
     /// peer is configured with TCP as the fallback (R-FB-1's rule, on a live SA).
     pub(crate) fn udp_gives_way(&self, cx: &Cx<'_>) -> Option<Duration> {
-        if self.state != State::Established || !self.mobike || !self.mobile || self.superseded {
+        if self.state != State::Established || !self.moves_to_and_from_tcp(cx) {
             return None;
         }
-        let p = self.peer_config(cx)?;
-        (p.tcp.mode == TcpMode::Fallback).then_some(p.tcp.fallback_delay)
+        self.peer_config(cx).map(|p| p.tcp.fallback_delay)
     }
 
     /// R-FB-1, R-FB-2: UDP went unanswered; this setup gives way to a new one over TCP

@@ -86,38 +86,25 @@ fn full_tunnel_routed_by_policy() {
             &format!("iketcpd-full-{tag}"),
             &format!("enable_tcp = \"{tcp}\"\nstart = \"start\"\ndpd_delay = \"1s\""),
         );
-        let road = std::fs::read_to_string(&pair.road).unwrap();
-        std::fs::write(
+        edit(
             &pair.road,
-            road.replace(
+            &[(
                 r#"remote_ts = ["10.2.0.0/24"]"#,
                 r#"remote_ts = ["0.0.0.0/0"]"#,
-            ),
-        )
-        .unwrap();
-        let gw = std::fs::read_to_string(&pair.gateway).unwrap();
-        std::fs::write(
+            )],
+        );
+        edit(
             &pair.gateway,
-            gw.replace(
+            &[(
                 r#"local_ts = ["10.2.0.0/24"]"#,
                 r#"local_ts = ["0.0.0.0/0"]"#,
-            ),
-        )
-        .unwrap();
+            )],
+        );
         let (a, _b) = pair.start(&net);
         let up = a.wait_tunnel(Duration::from_secs(15));
         let up = up.unwrap_or_else(|| panic!("no tunnel ({tcp}): {:?}", a.try_status()));
         // The route follows the Child SA: wait for it (bounded) before pinging.
-        let start = std::time::Instant::now();
-        let mut table = String::new();
-        while start.elapsed() < Duration::from_secs(5) {
-            table = output(&["ip", "-n", &net.a, "route", "show", "table", "4500"]);
-            if table.contains("default dev ikt0") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(table.contains("default dev ikt0"), "{table}");
+        wait_route(&net.a, "default dev ikt0");
         let out = |a: &common::daemon::Daemon| a.status()[0].children[0].packets_out;
         let before = out(&a);
         let (ok, text) = ping_inner(&net.a, 3);
@@ -138,6 +125,30 @@ fn full_tunnel_routed_by_policy() {
         let (ok, text) = ping_inner(&net.a, 2);
         assert!(ok, "{tcp}: {text}");
     }
+}
+
+/// Replaces each `(a, b)` in the file at `path`; each `a` must be there.
+fn edit(path: &std::path::Path, pairs: &[(&str, &str)]) {
+    let mut t = std::fs::read_to_string(path).unwrap();
+    for (a, b) in pairs {
+        assert!(t.contains(a), "{a}");
+        t = t.replace(a, b);
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+/// Waits (bounded) until table 4500 in `ns` has a route containing `needle`.
+fn wait_route(ns: &str, needle: &str) {
+    let start = std::time::Instant::now();
+    let mut table = String::new();
+    while start.elapsed() < Duration::from_secs(5) {
+        table = output(&["ip", "-n", ns, "route", "show", "table", "4500"]);
+        if table.contains(needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{ns}: no route with {needle:?} in table 4500: {table}");
 }
 
 fn output(args: &[&str]) -> String {
@@ -165,14 +176,6 @@ fn transport_mode_between_the_hosts() {
         &format!("iketcpd-transport-{tag}"),
         "start = \"start\"\nmode = \"transport\"",
     );
-    let edit = |path: &std::path::Path, pairs: &[(&str, &str)]| {
-        let mut t = std::fs::read_to_string(path).unwrap();
-        for (a, b) in pairs {
-            assert!(t.contains(a), "{a}");
-            t = t.replace(a, b);
-        }
-        std::fs::write(path, t).unwrap();
-    };
     edit(
         &pair.road,
         &[
@@ -207,16 +210,7 @@ fn transport_mode_between_the_hosts() {
     a.wait_tunnel(Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no SA: {:?}", a.try_status()));
     for (ns, peer) in [(&net.a, "10.204.0.2"), (&net.b, "10.204.0.1")] {
-        let start = std::time::Instant::now();
-        let mut table = String::new();
-        while start.elapsed() < Duration::from_secs(5) {
-            table = output(&["ip", "-n", ns, "route", "show", "table", "4500"]);
-            if table.contains(&format!("{peer} dev ikt0")) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(table.contains(&format!("{peer} dev ikt0")), "{ns}: {table}");
+        wait_route(ns, &format!("{peer} dev ikt0"));
     }
     let counts = |d: &common::daemon::Daemon| {
         let c = &d.status()[0].children[0];
