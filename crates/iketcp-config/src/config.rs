@@ -54,6 +54,8 @@ pub struct Daemon {
     pub ike_port: u16,
     pub natt_port: u16,
     pub listen_udp: bool,
+    /// ESP as IP protocol 50 where no NAT is seen (raw sockets, `CAP_NET_RAW`).
+    pub raw_esp: bool,
     pub listen_tcp: Vec<u16>,
     pub control_socket: PathBuf,
     pub max_connections: usize,
@@ -311,6 +313,7 @@ impl Check<'_> {
             ike_port,
             natt_port,
             listen_udp: d.listen_udp.unwrap_or(true),
+            raw_esp: d.raw_esp.unwrap_or(endpoint.raw_esp),
             listen_tcp,
             control_socket: d
                 .control_socket

@@ -91,6 +91,7 @@ impl Config {
                 tries: d.retransmit_tries,
                 ..iketcp_proto::Retransmit::default()
             },
+            raw_esp: d.raw_esp,
             ..EndpointConfig::default()
         };
         let node = NodeConfig {
@@ -157,6 +158,7 @@ impl Config {
             watch_addresses: self.connections.iter().any(|c| c.mobike),
             // A full tunnel is routed by policy; the daemon's own packets stay out of it.
             fwmark: self.tun.is_some(),
+            raw_esp: d.raw_esp,
         };
         let named = |s: Start| {
             self.connections

@@ -30,6 +30,7 @@ pub(crate) struct Daemon {
     pub ike_port: Option<Spanned<Port>>,
     pub natt_port: Option<Spanned<Port>>,
     pub listen_udp: Option<bool>,
+    pub raw_esp: Option<bool>,
     pub listen_tcp: Option<Spanned<Vec<Port>>>,
     pub control_socket: Option<PathBuf>,
     pub max_connections: Option<Spanned<usize>>,

@@ -70,7 +70,8 @@ pub struct IkeSaStatus {
     /// "connecting", "negotiating" or "established".
     pub state: String,
     pub initiator: bool,
-    /// "udp", "udp-encap", "tcp" or "tls".
+    /// "udp" (IKE on port 500, ESP as IP protocol 50), "udp-encap" (RFC 3948), "tcp",
+    /// "tls", "tcp via proxy" or "tls via proxy".
     pub transport: String,
     pub local: String,
     pub remote: String,

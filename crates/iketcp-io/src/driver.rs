@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::packets::{self, Delivery, Sink, UdpPort, Writers};
+use crate::raw::RawEsp;
 use crate::routes::Routes;
 use crate::wrap::{self, ListenMode, Opened, StreamSettings, StreamTable};
 
@@ -60,6 +61,9 @@ pub struct DriverConfig {
     /// Mark the daemon's own sockets (`SO_MARK`, [`routes::FWMARK`]) so that a tunnel
     /// that holds the peer's address (a full tunnel) can be routed by policy.
     pub fwmark: bool,
+    /// Send and receive ESP as IP protocol 50 (raw sockets, `CAP_NET_RAW`), for Child
+    /// SAs that found no NAT. Must match the engine's `EndpointConfig::raw_esp`.
+    pub raw_esp: bool,
 }
 
 impl Default for DriverConfig {
@@ -77,6 +81,7 @@ impl Default for DriverConfig {
             streams: HashMap::new(),
             watch_addresses: false,
             fwmark: false,
+            raw_esp: false,
         }
     }
 }
@@ -202,6 +207,7 @@ pub struct Driver {
     node: Node,
     config: DriverConfig,
     udp: Vec<Arc<UdpPort>>,
+    raw: Option<Arc<RawEsp>>,
     writers: Writers,
     delivery: Delivery,
     /// The routes into the tunnel device, and the data path generation they follow.
@@ -250,6 +256,16 @@ impl Driver {
             )));
             udp.push(port);
         }
+        let raw = if config.raw_esp {
+            let fwmark = config.fwmark.then_some(crate::routes::FWMARK);
+            let r = Arc::new(RawEsp::open(fwmark).map_err(|e| {
+                io::Error::new(e.kind(), format!("raw ESP socket (protocol 50): {e}"))
+            })?);
+            tasks.extend(r.readers(&dp, &sink, &io_tx));
+            Some(r)
+        } else {
+            None
+        };
         if config.watch_addresses {
             let tx = io_tx.clone();
             tasks.push(tokio::spawn(async move {
@@ -293,6 +309,7 @@ impl Driver {
                 usize::from(t.mtu.min(t.stream_mtu)),
                 dp,
                 udp.clone(),
+                raw.clone(),
                 writers.clone(),
                 io_tx.clone(),
             )));
@@ -320,6 +337,7 @@ impl Driver {
             node,
             config,
             udp,
+            raw,
             io_tx,
             io_rx,
             commands,
@@ -527,6 +545,10 @@ impl Driver {
                 } => match packets::port(&self.udp, local) {
                     Some(p) => p.send(remote, &data, None).await,
                     None => debug!("no UDP socket for {local}"),
+                },
+                Output::RawEsp { remote, data, .. } => match &self.raw {
+                    Some(r) => r.send(remote, &data).await,
+                    None => debug!("ESP to {remote} not sent: no raw ESP socket"),
                 },
                 Output::Connect {
                     id,

@@ -9,6 +9,7 @@ mod addresses;
 pub mod driver;
 mod packets;
 pub mod proxy;
+pub mod raw;
 pub mod routes;
 pub mod stream;
 pub mod tls;

@@ -27,6 +27,7 @@ use tracing::{debug, warn};
 use tun_rs::{AsyncDevice, GROTable, VIRTIO_NET_HDR_LEN};
 
 use crate::driver::{Io, Report};
+use crate::raw::RawEsp;
 
 /// Room in front of every packet written to the device, for its virtio header.
 const HEADROOM: usize = VIRTIO_NET_HDR_LEN;
@@ -152,7 +153,7 @@ impl Delivery {
     }
 
     /// Decrypts one ESP packet into the batch; errors are counted by the data path.
-    fn unprotect(
+    pub fn unprotect(
         &mut self,
         dp: &DataPath,
         esp: &[u8],
@@ -278,13 +279,14 @@ struct UdpBatch {
 }
 
 /// Reads the tunnel device: every packet is encrypted here and sent on its Child SA's
-/// path, UDP in GSO batches and streams in one write per batch.
+/// path, UDP in GSO batches, streams in one write per batch, raw ESP one by one.
 pub(crate) async fn tun_reader(
     dev: Arc<AsyncDevice>,
     mtu: usize,
     min_mtu: usize,
     dp: DataPath,
     udp: Vec<Arc<UdpPort>>,
+    raw: Option<Arc<RawEsp>>,
     writers: Writers,
     io: mpsc::UnboundedSender<Io>,
 ) {
@@ -319,7 +321,11 @@ pub(crate) async fn tun_reader(
         for (b, &len) in bufs.iter().zip(&sizes).take(n) {
             esp.clear();
             match dp.protect(&b[..len], &mut esp) {
-                Protected::Esp { path } => match path.stream() {
+                Protected::Esp { path, raw: true } => match &raw {
+                    Some(r) => r.send(path.remote.ip(), &esp).await,
+                    None => debug!("ESP not sent: no raw ESP socket"),
+                },
+                Protected::Esp { path, raw: false } => match path.stream() {
                     Some(id) => streams.entry(id).or_default().extend_from_slice(&esp),
                     None => {
                         udp_gather(&udp, &mut batch, path.local, path.remote, &esp).await;

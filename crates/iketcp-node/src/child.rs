@@ -16,6 +16,8 @@ pub struct ChildRoute {
     pub spi_out: u32,
     /// The path of its IKE SA: UDP-encapsulated to its remote, or over its stream.
     pub path: Path,
+    /// ESP goes as IP protocol 50 between the path's addresses, not in UDP.
+    pub raw: bool,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
     /// Transport mode: packets go between the two hosts' own addresses.
@@ -33,6 +35,7 @@ impl ChildRoute {
             spi_in: k.spi_in,
             spi_out: k.spi_out,
             path: k.path,
+            raw: k.raw,
             local_ts: k.local_ts.clone(),
             remote_ts: k.remote_ts.clone(),
             transport: k.mode == Mode::Transport,

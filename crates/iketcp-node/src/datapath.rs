@@ -26,9 +26,10 @@ use crate::child::{ChildRoute, ip_selectors};
 /// What became of a packet handed to [`DataPath::protect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protected {
-    /// ESP bytes were appended to the buffer: a datagram payload for a UDP path, a whole
-    /// RFC 9329 frame (Length included) for a stream.
-    Esp { path: Path },
+    /// ESP bytes were appended to the buffer: a datagram payload for a UDP path (an IP
+    /// payload of protocol 50 when `raw`), a whole RFC 9329 frame (Length included) for
+    /// a stream.
+    Esp { path: Path, raw: bool },
     /// No Child SA's selectors match: dropped (RFC 4301 §5.1); IKE may want to start one.
     NoChildSa { src: IpAddr, dst: IpAddr },
     /// Not an IP packet, or the SA refused it (expired, sequence numbers used up).
@@ -116,7 +117,7 @@ impl DataPath {
         else {
             return Protected::NoChildSa { src, dst };
         };
-        let (spi, path) = (route.spi_out, route.path);
+        let (spi, path, raw) = (route.spi_out, route.path, route.raw);
         let Some(esp_len) = o.esp.encapsulated_len(spi, packet.len()) else {
             return Protected::Dropped;
         };
@@ -154,7 +155,7 @@ impl DataPath {
                 }
             }
         }
-        Protected::Esp { path }
+        Protected::Esp { path, raw }
     }
 
     /// Inbound ESP: verifies and decrypts `packet` into `out` (which needs
@@ -260,10 +261,17 @@ impl DataPath {
         }
     }
 
-    pub(crate) fn set_path(&self, (spi_in, spi_out): (u32, u32), path: Path, replay_window: u32) {
+    pub(crate) fn set_path(
+        &self,
+        (spi_in, spi_out): (u32, u32),
+        path: Path,
+        raw: bool,
+        replay_window: u32,
+    ) {
         self.inb().set_replay_window(spi_in, replay_window);
         if let Some(r) = self.out().routes.get_mut(&spi_out) {
             r.path = path;
+            r.raw = raw;
             self.changed();
         }
     }

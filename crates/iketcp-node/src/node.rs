@@ -82,6 +82,13 @@ pub enum Output {
         remote: SocketAddr,
         data: Vec<u8>,
     },
+    /// Send an ESP packet as an IP packet of protocol 50 from `local` to `remote`
+    /// (RFC 4303, no UDP: no NAT between the two).
+    RawEsp {
+        local: IpAddr,
+        remote: IpAddr,
+        data: Vec<u8>,
+    },
     /// Open a TCP connection to `remote` from `local`'s address (any port), with a
     /// timeout, wrapped as peer configuration `peer` asks (TLS, an HTTP proxy, R-CFG-2);
     /// report [`Input::Connected`] or [`Input::StreamClosed`].
@@ -480,7 +487,12 @@ impl Node {
     fn protect(&mut self, packet: &[u8]) {
         let mut esp = Vec::new();
         match self.dp.protect(packet, &mut esp) {
-            Protected::Esp { path } => match path.stream() {
+            Protected::Esp { path, raw: true } => self.out.push_back(Output::RawEsp {
+                local: path.local.ip(),
+                remote: path.remote.ip(),
+                data: esp,
+            }),
+            Protected::Esp { path, raw: false } => match path.stream() {
                 None => self.out.push_back(Output::Datagram {
                     local: path.local,
                     remote: path.remote,
@@ -603,8 +615,11 @@ impl Node {
                 spi_in,
                 spi_out,
                 path,
+                raw,
                 replay_window,
-            } => self.dp.set_path((spi_in, spi_out), path, replay_window),
+            } => self
+                .dp
+                .set_path((spi_in, spi_out), path, raw, replay_window),
             E::Event(e) => self.out.push_back(Output::Event(e)),
             other => debug!("engine output not handled: {other:?}"),
         }

@@ -397,6 +397,7 @@ impl IkeSa {
             local_ts: sa.local_ts.clone(),
             remote_ts: sa.remote_ts.clone(),
             path: self.path,
+            raw: self.esp_raw(),
             // R-ESP-1: a window of 1 over a stream.
             replay_window: window,
         })));
@@ -458,9 +459,18 @@ impl IkeSa {
                 spi_in: c.spi_in,
                 spi_out: c.spi_out,
                 path: self.path,
+                raw: self.esp_raw(),
                 replay_window: self.replay_window(children.get(c.cfg)),
             });
         }
+    }
+
+    /// ESP goes as IP protocol 50 between the path's addresses: a UDP path where no NAT
+    /// was detected and none was faked ([`EndpointConfig::raw_esp`]).
+    ///
+    /// [`EndpointConfig::raw_esp`]: crate::EndpointConfig::raw_esp
+    pub(crate) fn esp_raw(&self) -> bool {
+        !self.path.is_stream() && !self.encap
     }
 
     /// R-ESP-1: a window of 1 over a stream, the configured one over UDP.

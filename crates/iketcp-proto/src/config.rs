@@ -81,6 +81,11 @@ pub struct EndpointConfig {
     pub separate_transports_notify: NotifyType,
     /// Calendar time for certificate validity; see [`WallClock`].
     pub wall_clock: WallClock,
+    /// The data plane can carry ESP as IP protocol 50 (RFC 4303 without RFC 3948): NAT
+    /// detection is honest and ESP over UDP paths goes raw where no NAT is seen. Off, our
+    /// NAT_DETECTION_SOURCE_IP is faked so that both sides always UDP-encapsulate ESP,
+    /// as a data plane that owns only UDP sockets needs.
+    pub raw_esp: bool,
 }
 
 impl Default for EndpointConfig {
@@ -99,6 +104,7 @@ impl Default for EndpointConfig {
             max_fragments: 64,
             separate_transports_notify: NotifyType::SEPARATE_TRANSPORTS_DEFAULT,
             wall_clock: WallClock::system(),
+            raw_esp: false,
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct IkeSaInfo {
     pub mobike: bool,
     /// R-FB-4: when the initiator next asks over UDP whether it works again.
     pub next_udp_probe: Option<Instant>,
+    /// On a UDP path, ESP is UDP-encapsulated (a NAT was seen or faked); otherwise it
+    /// goes as IP protocol 50.
+    pub udp_encap: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -931,6 +934,7 @@ impl Endpoint {
                 expire_at: sa.expire_at,
                 mobike: sa.mobike,
                 next_udp_probe: sa.udp_probe_at,
+                udp_encap: sa.encap,
             })
             .collect();
         v.sort_by_key(|i| i.id);

@@ -50,6 +50,9 @@ pub struct ChildSaKeys {
     pub remote_ts: Vec<TrafficSelector>,
     /// Where ESP goes: UDP-encapsulated to this path's remote, or over its stream.
     pub path: Path,
+    /// ESP goes as IP protocol 50 between the path's addresses, not in UDP (no NAT was
+    /// detected, and the data plane carries raw ESP).
+    pub raw: bool,
     /// R-ESP-1: 1 when ESP runs over a stream.
     pub replay_window: u32,
 }
@@ -65,6 +68,7 @@ impl fmt::Debug for ChildSaKeys {
             .field("integ", &self.integ)
             .field("esn", &self.esn)
             .field("path", &self.path)
+            .field("raw", &self.raw)
             .finish_non_exhaustive()
     }
 }
@@ -208,6 +212,8 @@ pub enum Output {
         spi_in: u32,
         spi_out: u32,
         path: Path,
+        /// As [`ChildSaKeys::raw`].
+        raw: bool,
         replay_window: u32,
     },
     Event(Event),

@@ -58,10 +58,17 @@ fn ke_payload(ke: &dyn ActiveKe) -> Payload {
     })
 }
 
-/// Whether our NAT-D source hash should be faked: a userspace data plane always wants
-/// UDP encapsulation, and on a stream there is nothing to encapsulate (R-NAT-1).
-fn fake_nat(path: &Path) -> bool {
-    !path.is_stream()
+/// Whether our NAT-D source hash is faked: a data plane without raw ESP wants UDP
+/// encapsulation always, and on a stream there is nothing to encapsulate (R-NAT-1).
+pub(crate) fn fake_nat(cx: &Cx<'_>, path: &Path) -> bool {
+    !cx.config.raw_esp && !path.is_stream()
+}
+
+/// Whether ESP on `path` is UDP-encapsulated after a NAT detection that found `nat`:
+/// when a NAT is there, or when we faked one (RFC 7296 §2.23: the peer encapsulates
+/// because of our hash; we do as well). A peer without NAT traversal gets raw ESP.
+pub(crate) fn encapsulates(cx: &Cx<'_>, path: &Path, nat: &natd::Detected) -> bool {
+    nat.any() || (nat.supported && fake_nat(cx, path))
 }
 
 fn notify_data(payloads: &[Payload], ty: NotifyType) -> Option<&[u8]> {
@@ -151,7 +158,7 @@ impl IkeSa {
             0,
             self.path.local,
             self.path.remote,
-            fake_nat(&self.path),
+            fake_nat(cx, &self.path),
         ));
         // R-FRAG-1: announced over every transport, used only over UDP.
         if cfg.fragmentation {
@@ -304,8 +311,9 @@ impl IkeSa {
         self.peer_fragmentation =
             notify_data(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         let nat = natd::detect(&payloads, self.spi_i, self.spi_r, path.local, path.remote);
+        self.encap = encapsulates(cx, &self.path, &nat);
         // RFC 7296 §2.23: with a NAT, IKE continues on port 4500 (not on a stream: R-NAT-1).
-        if nat.any() && !self.path.is_stream() {
+        if self.encap && !self.path.is_stream() {
             self.path = self.path.to_natt();
         }
         debug!(ike = %self.id, ?nat, "IKE_SA_INIT done, path {}", self.path);
@@ -466,7 +474,7 @@ pub(crate) fn respond(
             spi_r,
             path.local,
             path.remote,
-            fake_nat(&path),
+            fake_nat(cx, &path),
         ));
     }
     if fragmentation_ok && peer_fragmentation {
@@ -494,6 +502,7 @@ pub(crate) fn respond(
         expected_mid: 1,
         half_open_until: Some(r.half_open_until),
         init_from: Some(path.remote),
+        encap: encapsulates(cx, &path, &nat),
         ..IkeSa::new(r.id, false, header.spi_i, spi_r, State::HalfOpen, path)
     };
     let reply = Message {

@@ -95,6 +95,7 @@ impl IkeSa {
             mobike: self.mobike,
             mobile: self.mobile,
             udp_probes_failed: self.udp_probes_failed,
+            encap: self.encap,
             peer: self.peer,
             chosen: Some(chosen),
             keys: Some(keys),

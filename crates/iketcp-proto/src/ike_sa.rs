@@ -319,6 +319,10 @@ pub(crate) struct IkeSa {
     pub udp_probes_failed: u32,
     /// UDP went unanswered and a connection is being opened to move to (R-MOB-1).
     pub leaving_udp: bool,
+    /// On a UDP path, ESP is UDP-encapsulated (RFC 3948): a NAT was detected, or we
+    /// faked one. Otherwise it goes as IP protocol 50. Learnt from the last NAT
+    /// detection (IKE_SA_INIT, UPDATE_SA_ADDRESSES).
+    pub encap: bool,
 }
 
 impl IkeSa {
@@ -380,6 +384,7 @@ impl IkeSa {
             udp_probe_at: None,
             udp_probes_failed: 0,
             leaving_udp: false,
+            encap: true,
         }
     }
 

@@ -29,6 +29,7 @@ use tracing::{debug, info};
 
 use crate::config::TcpMode;
 use crate::events::{Event, MoveReason, Output};
+use crate::ike_init::{encapsulates, fake_nat};
 use crate::ike_sa::{Active, Cx, IkeSa, State, Task};
 use crate::natd;
 use crate::path::Path;
@@ -151,14 +152,14 @@ impl IkeSa {
             NotifyType::UPDATE_SA_ADDRESSES,
             vec![],
         ))];
-        // Over UDP the source hash is faked as in IKE_SA_INIT: the userspace data plane
-        // always encapsulates ESP. Over a stream NAT detection changes nothing (R-NAT-1).
+        // Over UDP the source hash is faked as in IKE_SA_INIT when ESP must be
+        // encapsulated. Over a stream NAT detection changes nothing (R-NAT-1).
         payloads.extend(natd::notifies(
             self.spi_i,
             self.spi_r,
             path.local,
             path.remote,
-            !path.is_stream(),
+            fake_nat(cx, &path),
         ));
         payloads.push(Payload::Notify(Notify::new(
             NotifyType::COOKIE2,
@@ -238,6 +239,11 @@ impl IkeSa {
             self.schedule_udp_probe(cx);
             return;
         }
+        if !path.is_stream() {
+            // RFC 4555 §3.5: NAT detection again, for the new addresses.
+            let nat = natd::detect(&payloads, self.spi_i, self.spi_r, path.local, path.remote);
+            self.encap = encapsulates(cx, &path, &nat);
+        }
         let old = self.path;
         if path != old {
             let reason = if let (Some(s), None) = (old.stream(), path.stream()) {
@@ -293,6 +299,10 @@ impl IkeSa {
                 ))];
             }
         }
+        if !path.is_stream() {
+            let nat = natd::detect(payloads, self.spi_i, self.spi_r, path.local, path.remote);
+            self.encap = encapsulates(cx, &path, &nat);
+        }
         if path != self.path {
             // R-MOB-4: no return routability check; the message itself proved the peer.
             info!(ike = %self.id, "peer moved to {path} (UPDATE_SA_ADDRESSES)");
@@ -305,7 +315,7 @@ impl IkeSa {
             self.spi_r,
             path.local,
             path.remote,
-            !path.is_stream(),
+            fake_nat(cx, &path),
         ));
         if let Some(c) = notify(payloads, NotifyType::COOKIE2) {
             resp.push(Payload::Notify(c.clone()));

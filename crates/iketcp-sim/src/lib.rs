@@ -62,6 +62,8 @@ pub struct Host {
     pub sent: Vec<(Duration, Option<StreamId>, Vec<u8>)>,
     /// Connections this host asked for.
     pub connects: Vec<(Duration, StreamId, SocketAddr)>,
+    /// ESP packets this host sent as IP protocol 50 (no UDP).
+    pub raw_esp: usize,
 }
 
 enum Delivery {
@@ -87,6 +89,7 @@ enum Delivery {
     Closed {
         id: StreamId,
     },
+    RawEsp(Vec<u8>),
 }
 
 /// One end of a connection: which host, and its stream id there.
@@ -165,6 +168,7 @@ impl World {
             closed: Vec::new(),
             sent: Vec::new(),
             connects: Vec::new(),
+            raw_esp: 0,
         });
         self.hosts.len() - 1
     }
@@ -319,6 +323,27 @@ impl World {
                 self.log(format!("{name} {e:?}"));
                 self.hosts[h].events.push((self.now, e));
             }
+            Output::RawEsp {
+                local,
+                remote,
+                data,
+            } => {
+                self.log(format!(
+                    "{name} esp {local} -> {remote} {} bytes",
+                    data.len()
+                ));
+                self.hosts[h].raw_esp += 1;
+                // A NAT translates UDP ports; ESP has none and does not get through.
+                let natted = self.nat.keys().any(|a| a.ip() == local);
+                let to = self.hosts.iter().position(|x| x.addr == remote);
+                match to {
+                    Some(to) if !natted && !self.rng.chance(self.udp_loss) => {
+                        let latency = self.latency;
+                        self.schedule(to, latency, Delivery::RawEsp(data));
+                    }
+                    _ => self.log("  (dropped)".into()),
+                }
+            }
             other => self.log(format!("{name} {other:?}")),
         }
     }
@@ -384,6 +409,16 @@ impl World {
                 self.hosts[h]
                     .node
                     .handle(now, Input::StreamData { id, data: &data });
+            }
+            // As the I/O layer does: the data path decrypts, the node is not involved.
+            Delivery::RawEsp(data) => {
+                let mut buf = vec![0u8; data.len() + 64];
+                let dp = self.hosts[h].node.data_path().clone();
+                match dp.unprotect(&data, &mut buf, iketcp_esp::ecn::Ecn::NotEct) {
+                    Ok(0) => {}
+                    Ok(n) => self.hosts[h].delivered.push(buf[..n].to_vec()),
+                    Err(e) => self.log(format!("  raw ESP dropped: {e}")),
+                }
             }
             Delivery::Closed { id } => {
                 self.links.remove(&(h, id));
@@ -709,6 +744,18 @@ pub fn pair_with(
     tcp: TcpMode,
     tune: impl FnOnce(&mut PeerConfig),
 ) -> (World, usize, usize) {
+    let ep = EndpointConfig::default();
+    pair_of(seed, tcp, [ep.clone(), ep], tune)
+}
+
+/// [`pair_with`], with the two hosts' engines configured as `endpoints` says.
+pub fn pair_of(
+    seed: u64,
+    tcp: TcpMode,
+    endpoints: [EndpointConfig; 2],
+    tune: impl FnOnce(&mut PeerConfig),
+) -> (World, usize, usize) {
+    let [ep_a, ep_b] = endpoints;
     let mut a_cfg = peer_config(
         "b",
         ("10.0.0.1:500", "10.0.0.2:500"),
@@ -728,14 +775,14 @@ pub fn pair_with(
     let a = w.host(
         "a",
         "10.0.0.1",
-        node(EndpointConfig::default(), vec![a_cfg], seed * 2 + 1),
+        node(ep_a, vec![a_cfg], seed * 2 + 1),
         &[500, 4500],
         &[],
     );
     let b = w.host(
         "b",
         "10.0.0.2",
-        node(EndpointConfig::default(), vec![b_cfg], seed * 2 + 2),
+        node(ep_b, vec![b_cfg], seed * 2 + 2),
         &[500, 4500],
         &[4500],
     );

@@ -18,10 +18,10 @@ use crate::history::History;
 use crate::reload::Reloader;
 
 /// What a transport is called in `iketcp status`; streams of a connection configured
-/// with a web proxy go through it.
-fn transport_name(path: &iketcp_proto::Path, proxied: bool) -> &'static str {
+/// with a web proxy go through it. `udp` is IKE on port 500 or ESP as IP protocol 50.
+fn transport_name(path: &iketcp_proto::Path, encap: bool, proxied: bool) -> &'static str {
     match (path.transport, proxied) {
-        (Transport::Udp, _) if path.needs_non_esp_marker() => "udp-encap",
+        (Transport::Udp, _) if encap && path.needs_non_esp_marker() => "udp-encap",
         (Transport::Udp, _) => "udp",
         (Transport::Tcp(_), false) => "tcp",
         (Transport::Tcp(_), true) => "tcp via proxy",
@@ -50,6 +50,7 @@ pub fn status(node: &Node, only: Option<&str>, proxied: &[String]) -> Vec<IkeSaS
             initiator: s.initiator,
             transport: transport_name(
                 &s.path,
+                s.udp_encap,
                 s.peer.as_ref().is_some_and(|p| proxied.contains(p)),
             )
             .into(),

@@ -119,7 +119,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(path: PathBuf, config: iketcp_config::Config) -> Result<(), String> {
-    let rt = config.runtime();
+    let mut rt = config.runtime();
+    if rt.driver.raw_esp && !iketcp_io::raw::available() {
+        // The engine must know before any SA: it fakes NAT detection instead.
+        warn!("raw_esp: no permission for raw sockets (CAP_NET_RAW): ESP stays in UDP");
+        rt.driver.raw_esp = false;
+        rt.endpoint.raw_esp = false;
+    }
     let node = Node::new(
         rt.node.clone(),
         Endpoint::new(
