@@ -416,3 +416,94 @@ fn wireshark_decrypts_a_capture_with_the_exported_keys() {
     assert!(out.status.success(), "validate-pcap.sh: {text}");
     println!("{text}");
 }
+
+// Issue 12's third carrier, RFC 4303 without RFC 3948: with `raw_esp = true` on both
+// daemons and no NAT between them, NAT detection finds none, IKE stays on port 500 and
+// ESP crosses the veth as IP protocol 50. A TCP flow and ping go through; Wireshark,
+// given the exported keys, decrypts and verifies every ESP packet of the capture, each
+// of them protocol 50 and none in UDP.
+#[test]
+fn raw_esp_carries_the_tunnel_where_no_nat_is_seen() {
+    if !ready() {
+        return;
+    }
+    if !sh(&["tshark", "--version"]) {
+        assert!(std::env::var("CI").is_err(), "CI installs tshark");
+        println!("skipped: needs tshark");
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tag(13);
+    let net = Net::new(&t);
+    let pair = TunPair::new(&format!("iketcpd-raw-{t}"), "start = \"start\"");
+    let keys = pair.dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for (file, extra) in [
+        (
+            &pair.road,
+            format!("raw_esp = true\nkey_export_dir = \"{}\"\n", keys.display()),
+        ),
+        (&pair.gateway, "raw_esp = true\n".to_string()),
+    ] {
+        let text = std::fs::read_to_string(file).unwrap().replacen(
+            "[daemon]\n",
+            &format!("[daemon]\n{extra}"),
+            1,
+        );
+        std::fs::write(file, text).unwrap();
+    }
+    let pcap = pair.dir.join("outer.pcap");
+    // Whole packets: the ICV check needs them.
+    let capture = Capture::start(&net.b, &format!("v{t}b"), "esp or udp", &pcap, None);
+    let (a, b) = pair.start(&net);
+    let up = a.wait_tunnel(Duration::from_secs(15)).expect("tunnel up");
+    assert_eq!(up[0].transport, "udp", "{up:?}");
+    assert!(up[0].local.ends_with(":500"), "IKE stays on 500: {up:?}");
+    assert_eq!(b.status()[0].transport, "udp");
+    let (ok, text) = ping_inner(&net.a, 3);
+    assert!(ok, "{text}");
+    check_flow(iperf(&net.a, &net.b, "10.2.0.1", "10.1.0.1", 2), 2);
+    let c = &a.status()[0].children[0];
+    assert!(c.packets_out > 1000 && c.packets_in > 100, "{c:?}");
+    capture.stop();
+
+    let cfg = pair.dir.join("wireshark");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::copy(keys.join("esp_sa"), cfg.join("esp_sa")).expect("esp_sa exported");
+    let out = Command::new("tshark")
+        .env("WIRESHARK_CONFIG_DIR", &cfg)
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args([
+            "-o",
+            "esp.enable_encryption_decode:TRUE",
+            "-o",
+            "esp.enable_authentication_check:TRUE",
+            "-Y",
+            "esp",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=f",
+            "-e",
+            "ip.proto",
+            "-e",
+            "udp.port",
+            "-e",
+            "esp.icv_good",
+        ])
+        .output()
+        .unwrap();
+    let lines: Vec<Vec<String>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    assert!(lines.len() > 1000, "ESP captured: {}", lines.len());
+    let bad: Vec<_> = lines
+        .iter()
+        .filter(|f| f.len() != 3 || f[0] != "50" || !f[1].is_empty() || f[2] != "1")
+        .take(5)
+        .collect();
+    assert!(bad.is_empty(), "not raw, or not verified: {bad:?}");
+    println!("{} ESP packets, all protocol 50, all verified", lines.len());
+}
