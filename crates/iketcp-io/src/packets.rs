@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 use tun_rs::{AsyncDevice, GROTable, VIRTIO_NET_HDR_LEN};
 
 use crate::driver::{Io, Report};
-use crate::raw::RawEsp;
+use crate::raw::{RawBatch, RawEsp};
 
 /// Room in front of every packet written to the device, for its virtio header.
 const HEADROOM: usize = VIRTIO_NET_HDR_LEN;
@@ -299,6 +299,7 @@ pub(crate) async fn tun_reader(
     let mut sizes = vec![0usize; count];
     let mut esp = Vec::with_capacity(MAX_UDP_BATCH);
     let mut batch: Option<UdpBatch> = None;
+    let mut raw_batch = RawBatch::default();
     let mut streams: HashMap<StreamId, Vec<u8>> = HashMap::new();
     loop {
         let n = match dev
@@ -321,10 +322,7 @@ pub(crate) async fn tun_reader(
         for (b, &len) in bufs.iter().zip(&sizes).take(n) {
             esp.clear();
             match dp.protect(&b[..len], &mut esp) {
-                Protected::Esp { path, raw: true } => match &raw {
-                    Some(r) => r.send(path.remote.ip(), &esp).await,
-                    None => debug!("ESP not sent: no raw ESP socket"),
-                },
+                Protected::Esp { path, raw: true } => raw_batch.push(path.remote.ip(), &esp),
                 Protected::Esp { path, raw: false } => match path.stream() {
                     Some(id) => streams.entry(id).or_default().extend_from_slice(&esp),
                     None => {
@@ -341,6 +339,12 @@ pub(crate) async fn tun_reader(
         }
         if let Some(b) = batch.take() {
             udp_send(&udp, b).await;
+        }
+        if !raw_batch.is_empty() {
+            match &raw {
+                Some(r) => r.send_batch(&mut raw_batch).await,
+                None => debug!("ESP not sent: no raw ESP socket"),
+            }
         }
         if !streams.is_empty() {
             let w = writers

@@ -78,6 +78,46 @@ impl RawEsp {
         }
     }
 
+    /// Sends what `batch` holds, as few system calls as the kernel allows (sendmmsg),
+    /// and empties it.
+    pub async fn send_batch(&self, batch: &mut RawBatch) {
+        for v4 in [true, false] {
+            let sock = if v4 { &self.v4 } else { &self.v6 };
+            let mine: Vec<&(IpAddr, usize, usize)> = batch
+                .packets
+                .iter()
+                .filter(|(a, ..)| a.is_ipv4() == v4)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let Some(sock) = sock else {
+                debug!("{} ESP packets not sent: no raw socket", mine.len());
+                continue;
+            };
+            let mut done = 0;
+            while done < mine.len() {
+                let rest = &mine[done..];
+                let r = match sock.writable().await {
+                    Ok(()) => sock.try_io(tokio::io::Interest::WRITABLE, || {
+                        send_many(sock, &batch.bytes, rest)
+                    }),
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(n) => done += n.max(1),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        // One refused packet (no route, say) costs that packet only.
+                        debug!("raw ESP to {}: {e}", rest[0].0);
+                        done += 1;
+                    }
+                }
+            }
+        }
+        batch.clear();
+    }
+
     /// The reader tasks, one per socket.
     pub fn readers(
         &self,
@@ -100,6 +140,64 @@ impl RawEsp {
             .collect()
     }
 }
+
+/// ESP packets gathered for one sendmmsg: their bytes end to end, and each one's
+/// destination and place.
+#[derive(Default)]
+pub(crate) struct RawBatch {
+    bytes: Vec<u8>,
+    packets: Vec<(IpAddr, usize, usize)>,
+}
+
+impl RawBatch {
+    pub fn push(&mut self, to: IpAddr, esp: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(esp);
+        self.packets.push((to, start, self.bytes.len()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.packets.clear();
+    }
+}
+
+/// One sendmmsg of up to [`SEND_BATCH`] packets; how many the kernel took.
+fn send_many(
+    sock: &UdpSocket,
+    bytes: &[u8],
+    packets: &[&(IpAddr, usize, usize)],
+) -> io::Result<usize> {
+    use rustix::net::addr::SocketAddrArg;
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
+    let packets = &packets[..packets.len().min(SEND_BATCH)];
+    let addrs: Vec<SocketAddrAny> = packets
+        .iter()
+        .map(|(a, ..)| SocketAddr::new(*a, 0).as_any())
+        .collect();
+    let iovs: Vec<[io::IoSlice<'_>; 1]> = packets
+        .iter()
+        .map(|(_, s, e)| [io::IoSlice::new(&bytes[*s..*e])])
+        .collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = packets
+        .iter()
+        .map(|_| SendAncillaryBuffer::default())
+        .collect();
+    let mut msgs: Vec<MMsgHdr<'_>> = addrs
+        .iter()
+        .zip(&iovs)
+        .zip(controls.iter_mut())
+        .map(|((a, iov), c)| MMsgHdr::new_with_addr(a, iov, c))
+        .collect();
+    Ok(rustix::net::sendmmsg(sock, &mut msgs, SendFlags::empty())?)
+}
+
+/// Most packets one sendmmsg carries.
+const SEND_BATCH: usize = 64;
 
 /// The ESP packet inside what a raw socket read, and the ECN field of its outer header
 /// (RFC 6040, R-ESP-2). IPv4 raw sockets give the IP header with the packet (the kernel

@@ -146,6 +146,8 @@ struct Run {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Carrier {
     Udp,
+    /// IP protocol 50, no UDP (`raw_esp = true` on both, no NAT between them).
+    Raw,
     Tcp,
     Tls,
 }
@@ -160,9 +162,27 @@ fn tunnel(net: &Net, carrier: Carrier) -> Option<Run> {
             "enable_tcp = \"yes\"\ntcp_remote_port = 443\ntcp_tls = true\nstart = \"start\"",
             "listen_tls = [443]\ntls_cert_file = \"{dir}/tls-cert.pem\"\ntls_key_file = \"{dir}/tls-key.pem\"",
         ),
+        Carrier::Raw => {
+            let p = TunPair::with_gateway(
+                &name,
+                "enable_tcp = \"no\"\nstart = \"start\"",
+                "raw_esp = true",
+            );
+            let road = std::fs::read_to_string(&p.road).ok()?;
+            std::fs::write(
+                &p.road,
+                road.replacen("[daemon]\n", "[daemon]\nraw_esp = true\n", 1),
+            )
+            .ok()?;
+            p
+        }
     };
     let (a, b) = pair.start(net);
-    a.wait_tunnel(Duration::from_secs(15))?;
+    let up = a.wait_tunnel(Duration::from_secs(15))?;
+    if carrier == Carrier::Raw && up[0].transport != "udp" {
+        println!("raw ESP not in use: {}", up[0].transport);
+        return None;
+    }
     let idle_ms = ping_ms(&net.a, "10.1.0.1", "10.2.0.1");
     let pids = [a.child.id(), b.child.id()];
     let cpu0: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
@@ -264,6 +284,7 @@ fn main() {
     let over_tcp = tunnel(&net, Carrier::Tcp).unwrap_or_default();
     let over_tls = tunnel(&net, Carrier::Tls).unwrap_or_default();
     let over_udp = tunnel(&net, Carrier::Udp).unwrap_or_default();
+    let raw = tunnel(&net, Carrier::Raw).unwrap_or_default();
     let ovpn = Run {
         mbits: openvpn(&net, false),
         lossy_mbits: openvpn(&net, true),
@@ -298,6 +319,7 @@ fn main() {
         ("ESP over TCP", &over_tcp),
         ("ESP over TLS", &over_tls),
         ("ESP over UDP", &over_udp),
+        ("ESP, protocol 50", &raw),
         ("OpenVPN over TCP", &ovpn),
     ] {
         println!(
