@@ -308,9 +308,11 @@ impl Driver {
                 usize::from(t.device_mtu()),
                 usize::from(t.mtu.min(t.stream_mtu)),
                 dp,
-                udp.clone(),
-                raw.clone(),
-                writers.clone(),
+                packets::Carriers {
+                    udp: udp.clone(),
+                    raw: raw.clone(),
+                    writers: writers.clone(),
+                },
                 io_tx.clone(),
             )));
         }

@@ -278,18 +278,24 @@ struct UdpBatch {
     closed: bool,
 }
 
+/// Where outbound ESP leaves: the UDP sockets, the raw ones, the connections.
+pub(crate) struct Carriers {
+    pub udp: Vec<Arc<UdpPort>>,
+    pub raw: Option<Arc<RawEsp>>,
+    pub writers: Writers,
+}
+
 /// Reads the tunnel device: every packet is encrypted here and sent on its Child SA's
-/// path, UDP in GSO batches, streams in one write per batch, raw ESP one by one.
+/// path, UDP in GSO batches, streams in one write per batch, raw ESP in one sendmmsg.
 pub(crate) async fn tun_reader(
     dev: Arc<AsyncDevice>,
     mtu: usize,
     min_mtu: usize,
     dp: DataPath,
-    udp: Vec<Arc<UdpPort>>,
-    raw: Option<Arc<RawEsp>>,
-    writers: Writers,
+    out: Carriers,
     io: mpsc::UnboundedSender<Io>,
 ) {
+    let Carriers { udp, raw, writers } = out;
     let mut original = vec![0u8; HEADROOM + 65_535];
     // A GSO read is cut into segments of at most a route's MTU (a 64 KiB TCP send at
     // the smallest makes about 50), and a packet is at most the device's MTU; calloc'd
