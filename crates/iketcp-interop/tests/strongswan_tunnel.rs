@@ -47,8 +47,9 @@ impl Drop for Daemon {
 
 impl Daemon {
     /// `listen`: the address the daemon binds, `0.0.0.0` for any (then the system picks
-    /// the source address, as on a laptop whose address changes).
-    fn start(ns: &str, dir: &Path, start: &str, listen: &str) -> Daemon {
+    /// the source address, as on a laptop whose address changes). `raw_esp`: honest NAT
+    /// detection, ESP raw where no NAT is seen.
+    fn start(ns: &str, dir: &Path, start: &str, listen: &str, raw_esp: bool) -> Daemon {
         let socket = dir.join("iketcpd.sock");
         let psk = dir.join("psk");
         std::fs::write(&psk, "iketcp-psk-0123456789abcdef").unwrap();
@@ -65,6 +66,7 @@ impl Daemon {
 [daemon]
 listen = ["{listen}"]
 listen_tcp = []
+raw_esp = {raw_esp}
 control_socket = "{}"
 [tun]
 name = "sst0"
@@ -212,8 +214,10 @@ fn iketcpd_tunnel_with_strongswan_data_plane() {
     f.up("b");
     let dir = f.state_dir().join("iketcpd");
     std::fs::create_dir_all(&dir).unwrap();
-    for (start, who) in [("start", "iketcpd"), ("none", "strongSwan")] {
-        let d = Daemon::start(&n.ns_a, &dir, start, "10.201.0.1");
+    // Second round with `raw_esp = true`: our NAT detection is honest, charon's
+    // libipsec fakes a NAT (it carries UDP-encapsulated ESP only), so we encapsulate.
+    for (start, who, raw) in [("start", "iketcpd", false), ("none", "strongSwan", true)] {
+        let d = Daemon::start(&n.ns_a, &dir, start, "10.201.0.1", raw);
         if start == "none" {
             // Ready once the control socket answers; then strongSwan initiates.
             let end = Instant::now() + Duration::from_secs(10);
@@ -232,6 +236,8 @@ fn iketcpd_tunnel_with_strongswan_data_plane() {
             ping(&n.ns_a, "10.201.1.1", "10.201.2.1"),
             "{who} initiating: ping"
         );
+        let sa = d.status().unwrap_or_default();
+        assert_eq!(sa[0].transport, "udp-encap", "{who} initiating: {sa:?}");
         let up = iperf(&n, false);
         let down = iperf(&n, true);
         println!("{who} initiating: {up:.0} Mbit/s to strongSwan, {down:.0} Mbit/s from it");
@@ -286,7 +292,7 @@ fn strongswan_mobike_address_changes_both_ways() {
     std::fs::create_dir_all(&dir).unwrap();
 
     // iketcpd initiates from any address; 10.201.0.1 goes, 10.201.0.3 comes.
-    let d = Daemon::start(&n.ns_a, &dir, "start", "0.0.0.0");
+    let d = Daemon::start(&n.ns_a, &dir, "start", "0.0.0.0", false);
     assert!(
         d.wait_child(),
         "{}",
@@ -322,7 +328,7 @@ fn strongswan_mobike_address_changes_both_ways() {
     ip(&n.ns_a, &["addr", "add", "10.201.0.1/24", "dev", &n.if_a]);
 
     // charon initiates; 10.201.0.2 goes, 10.201.0.4 comes.
-    let d = Daemon::start(&n.ns_a, &dir, "none", "10.201.0.1");
+    let d = Daemon::start(&n.ns_a, &dir, "none", "10.201.0.1", false);
     assert!(wait_until(Duration::from_secs(10), || d.status().is_some()));
     f.sw("b", &["--initiate", "--child", "psk-net"]);
     assert!(
