@@ -53,6 +53,7 @@ impl UdpPort {
         // fragmentation); IKE messages larger than the path without RFC 7383 still
         // need the kernel to fragment, as a plain UDP socket does.
         allow_fragmentation(&sock, local);
+        receive_buffer(&sock, local);
         Ok(UdpPort {
             local,
             sock: Arc::new(sock),
@@ -91,6 +92,23 @@ impl UdpPort {
 
     fn max_segments(&self) -> usize {
         self.state.max_gso_segments().max(1)
+    }
+}
+
+/// What a UDP or raw ESP socket may queue: a burst of ESP at line rate arrives faster
+/// than one task decrypts it, and every datagram the kernel drops for want of room is
+/// a loss the inner TCP flows pay for with a retransmission (the system's default,
+/// about 200 KiB, dropped several per cent of a single flow's GRO batches here).
+pub(crate) const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Sets the receive buffer to [`RECEIVE_BUFFER`]: beyond `net.core.rmem_max` where the
+/// process may (`CAP_NET_ADMIN`), else as far as the limit allows.
+pub(crate) fn receive_buffer(sock: &impl std::os::fd::AsFd, local: SocketAddr) {
+    use rustix::net::sockopt;
+    if sockopt::set_socket_recv_buffer_size_force(sock, RECEIVE_BUFFER).is_err()
+        && let Err(e) = sockopt::set_socket_recv_buffer_size(sock, RECEIVE_BUFFER)
+    {
+        debug!("{local}: receive buffer left as is: {e}");
     }
 }
 
