@@ -499,11 +499,11 @@ impl Driver {
                         if rd.readable().await.is_err() {
                             break;
                         }
-                        let mut buf = vec![0u8; 64 * 1024];
-                        match rd.try_read(&mut buf) {
+                        // Read into spare capacity: nothing is zeroed first.
+                        let mut buf = Vec::with_capacity(64 * 1024);
+                        match rd.try_read_buf(&mut buf) {
                             Ok(0) => break,
-                            Ok(n) => {
-                                buf.truncate(n);
+                            Ok(_) => {
                                 if tx.send(Io::Data(id, buf)).is_err() {
                                     return;
                                 }
@@ -519,12 +519,14 @@ impl Driver {
                 let (mut rd, wr) = tokio::io::split(stream);
                 tokio::spawn(write_batches(wr, queue));
                 tokio::spawn(async move {
-                    let mut buf = vec![0u8; 64 * 1024];
                     loop {
-                        match rd.read(&mut buf).await {
+                        // The plaintext lands in the buffer that goes to the node: no
+                        // second copy, nothing zeroed first.
+                        let mut buf = Vec::with_capacity(64 * 1024);
+                        match rd.read_buf(&mut buf).await {
                             Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                if tx.send(Io::Data(id, buf[..n].to_vec())).is_err() {
+                            Ok(_) => {
+                                if tx.send(Io::Data(id, buf)).is_err() {
                                     return;
                                 }
                             }

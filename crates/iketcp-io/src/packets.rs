@@ -186,10 +186,16 @@ impl Delivery {
         Ok(())
     }
 
-    /// One inner packet from elsewhere (the node, for ESP that came over a stream).
+    /// One inner packet from elsewhere (the node, for ESP that came over a stream):
+    /// copied once behind the headroom, nothing zeroed first.
     pub fn push(&mut self, packet: &[u8]) {
-        let b = self.next(packet.len());
-        b[HEADROOM..].copy_from_slice(packet);
+        if self.used == self.bufs.len() {
+            self.bufs.push(BytesMut::new());
+        }
+        let b = &mut self.bufs[self.used];
+        b.clear();
+        b.extend_from_slice(&[0; HEADROOM]);
+        b.extend_from_slice(packet);
         self.used += 1;
     }
 
