@@ -145,8 +145,7 @@ impl Config {
             dscp: d.dscp,
             tun: self.tun.as_ref().map(|t| iketcp_io::tun::TunConfig {
                 name: t.name.clone(),
-                address: t.address,
-                prefix: t.prefix,
+                addresses: t.addresses.clone(),
                 mtu: t.mtu,
                 // R-ESP-5: the largest ESP message less ESP's largest overhead.
                 stream_mtu: u16::try_from(d.max_message_length.saturating_sub(ESP_OVERHEAD))

@@ -15,18 +15,26 @@ use crate::error::{ConfigError, Source};
 #[serde(deny_unknown_fields)]
 pub(crate) struct Tun {
     pub name: Option<Spanned<String>>,
-    pub address: Spanned<String>,
+    pub address: Spanned<Addresses>,
     pub mtu: Option<Spanned<u16>>,
     pub routes: Option<Vec<Selector>>,
+}
+
+/// `address = "10.1.0.1/24"`, or a list: an IPv4 and an IPv6 address on one device.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Addresses {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// The device as checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunSettings {
     pub name: String,
-    /// Our inner address on the device, and its prefix length.
-    pub address: IpAddr,
-    pub prefix: u8,
+    /// Our inner addresses on the device, each with its prefix length: at most one of
+    /// each IP version.
+    pub addresses: Vec<(IpAddr, u8)>,
     /// The inner MTU over UDP (the device's MTU unless streams allow more).
     pub mtu: u16,
     /// Subnets always routed into the device; by default the `remote_ts` of the
@@ -48,24 +56,43 @@ impl Tun {
             return Err(src.error(None, format!("tun: name {name:?} is not an interface name")));
         }
         let span = self.address.span();
-        let text = self.address.into_inner();
-        let bad = || {
-            src.error(
-                Some(span.clone()),
-                format!(
-                    "tun: address {text:?} is not an address and prefix such as \"10.1.0.1/24\""
-                ),
-            )
+        let texts = match self.address.into_inner() {
+            Addresses::One(t) => vec![t],
+            Addresses::Many(v) => v,
         };
-        let (a, p) = text.split_once('/').ok_or_else(bad)?;
-        let address: IpAddr = a.trim().parse().map_err(|_| bad())?;
-        let max = if address.is_ipv4() { 32 } else { 128 };
-        let prefix = p
-            .trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(bad)?;
+        let mut addresses: Vec<(IpAddr, u8)> = Vec::new();
+        for text in texts {
+            let bad = || {
+                src.error(
+                    Some(span.clone()),
+                    format!(
+                        "tun: address {text:?} is not an address and prefix such as \"10.1.0.1/24\""
+                    ),
+                )
+            };
+            let (a, p) = text.split_once('/').ok_or_else(bad)?;
+            let address: IpAddr = a.trim().parse().map_err(|_| bad())?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let prefix = p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(bad)?;
+            if addresses
+                .iter()
+                .any(|(x, _)| x.is_ipv4() == address.is_ipv4())
+            {
+                return Err(src.error(
+                    Some(span.clone()),
+                    "tun: at most one IPv4 and one IPv6 address".to_string(),
+                ));
+            }
+            addresses.push((address, prefix));
+        }
+        if addresses.is_empty() {
+            return Err(src.error(Some(span), "tun: address is empty".to_string()));
+        }
         let mtu = match self.mtu {
             None => 1400,
             Some(m) if (576..=65_535).contains(m.get_ref()) => m.into_inner(),
@@ -79,8 +106,7 @@ impl Tun {
         };
         Ok(TunSettings {
             name,
-            address,
-            prefix,
+            addresses,
             mtu,
             routes,
         })

@@ -21,7 +21,7 @@ fn static_routes_default_to_the_on_demand_connections_remote_ts() {
     let t = c.tun.as_ref().unwrap();
     assert_eq!(t.name, "iketcp0");
     assert_eq!(
-        (t.address.to_string(), t.prefix, t.mtu),
+        (t.addresses[0].0.to_string(), t.addresses[0].1, t.mtu),
         ("10.1.0.1".into(), 24, 1400)
     );
     assert_eq!(t.routes.len(), 1);
@@ -89,4 +89,32 @@ fn explicit_routes_and_errors_with_their_line() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("colour"), "{e}");
+}
+
+// Issue "The data plane": IPv4 and IPv6 inside, one device with an address of each.
+#[test]
+fn an_ipv4_and_an_ipv6_address_on_one_device() {
+    let text = format!(
+        "[tun]\naddress = [\"10.1.0.1/24\", \"fd01::1/64\"]\n{}",
+        common::connection("a", "")
+    );
+    let c = parse(&text).unwrap();
+    let a: Vec<String> = c
+        .tun
+        .as_ref()
+        .unwrap()
+        .addresses
+        .iter()
+        .map(|(a, p)| format!("{a}/{p}"))
+        .collect();
+    assert_eq!(a, ["10.1.0.1/24", "fd01::1/64"]);
+    for bad in [
+        r#"["10.1.0.1/24", "10.1.0.2/24"]"#,
+        "[]",
+        r#"["fd01::1/129"]"#,
+    ] {
+        let text = format!("[tun]\naddress = {bad}\n{}", common::connection("a", ""));
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("tun: "), "{bad}: {e}");
+    }
 }

@@ -9,9 +9,8 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunConfig {
     pub name: String,
-    /// Our inner address and its prefix length.
-    pub address: IpAddr,
-    pub prefix: u8,
+    /// Our inner addresses (at most one IPv4 and one IPv6) and their prefix lengths.
+    pub addresses: Vec<(IpAddr, u8)>,
     /// The inner MTU of Child SAs over UDP: the ESP layer's own overhead comes out of
     /// the path's; 1400 is safe over a 1500-byte path.
     pub mtu: u16,
@@ -37,9 +36,9 @@ pub fn open(cfg: &TunConfig) -> std::io::Result<tun_rs::AsyncDevice> {
         // GSO/GRO through the virtio header: a whole TCP send per read, coalesced
         // writes; the per-packet system calls are what limits a userspace tunnel.
         .offload(true);
-    let b = match cfg.address {
-        IpAddr::V4(a) => b.ipv4(a, cfg.prefix, None),
-        IpAddr::V6(a) => b.ipv6(a, cfg.prefix),
-    };
+    let b = cfg.addresses.iter().fold(b, |b, &(a, prefix)| match a {
+        IpAddr::V4(a) => b.ipv4(a, prefix, None),
+        IpAddr::V6(a) => b.ipv6(a, prefix),
+    });
     b.build_async()
 }

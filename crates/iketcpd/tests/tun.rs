@@ -247,3 +247,98 @@ fn transport_mode_between_the_hosts() {
     );
     assert_eq!(b.status()[0].children.len(), 1);
 }
+
+// IPv4 and IPv6 inside, IPv6 outside: the IKE SA runs between the veth's IPv6
+// addresses, one Child SA carries both inner families (two selectors each way), the
+// device holds an address of each, and ping goes through in both families; the inner
+// routes of both families follow the Child SA.
+#[test]
+fn ipv4_and_ipv6_inside_ipv6_outside() {
+    if !root_or_skip() {
+        return;
+    }
+    let tag = format!("{}", std::process::id() % 10_000 + 60_000);
+    let net = Net::new(&tag);
+    for (ns, dev, addr) in [
+        (&net.a, format!("v{tag}a"), "fd00:204::1/64"),
+        (&net.b, format!("v{tag}b"), "fd00:204::2/64"),
+    ] {
+        assert!(sh(&[
+            "ip", "-n", ns, "addr", "add", addr, "dev", &dev, "nodad"
+        ]));
+    }
+    let pair = TunPair::new(&format!("iketcpd-v6-{tag}"), "start = \"start\"");
+    edit(
+        &pair.road,
+        &[
+            (r#"listen = ["10.204.0.1"]"#, r#"listen = ["fd00:204::1"]"#),
+            (
+                r#"remote_addrs = ["10.204.0.2"]"#,
+                r#"remote_addrs = ["fd00:204::2"]"#,
+            ),
+            (
+                r#"address = "10.1.0.1/24""#,
+                r#"address = ["10.1.0.1/24", "fd01:1::1/64"]"#,
+            ),
+            (
+                r#"local_ts = ["10.1.0.0/24"]"#,
+                r#"local_ts = ["10.1.0.0/24", "fd01:1::/64"]"#,
+            ),
+            (
+                r#"remote_ts = ["10.2.0.0/24"]"#,
+                r#"remote_ts = ["10.2.0.0/24", "fd01:2::/64"]"#,
+            ),
+        ],
+    );
+    edit(
+        &pair.gateway,
+        &[
+            (r#"listen = ["10.204.0.2"]"#, r#"listen = ["fd00:204::2"]"#),
+            (
+                r#"address = "10.2.0.1/24""#,
+                r#"address = ["10.2.0.1/24", "fd01:2::1/64"]"#,
+            ),
+            (
+                r#"local_ts = ["10.2.0.0/24"]"#,
+                r#"local_ts = ["10.2.0.0/24", "fd01:2::/64"]"#,
+            ),
+            (
+                r#"remote_ts = ["10.1.0.0/24"]"#,
+                r#"remote_ts = ["10.1.0.0/24", "fd01:1::/64"]"#,
+            ),
+        ],
+    );
+    let (a, _b) = pair.start(&net);
+    let up = a.wait_tunnel(Duration::from_secs(15));
+    let up = up.unwrap_or_else(|| panic!("no tunnel: {:?}", a.try_status()));
+    assert!(up[0].remote.starts_with("[fd00:204::2]"), "{up:?}");
+    // The device's IPv6 address is usable once duplicate address detection is done.
+    let start = std::time::Instant::now();
+    let ping6 = || {
+        std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &net.a, "ping", "-6", "-c", "3", "-i", "0.2",
+            ])
+            .args(["-W", "2", "-I", "fd01:1::1", "fd01:2::1"])
+            .output()
+            .expect("ping runs")
+    };
+    let mut out = ping6();
+    while !out.status.success() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(200));
+        out = ping6();
+    }
+    assert!(
+        out.status.success(),
+        "ping -6: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        output(&["ip", "-n", &net.a, "-6", "route"])
+    );
+    let (ok, text) = ping_inner(&net.a, 3);
+    assert!(ok, "{text}");
+    let routes = output(&["ip", "-n", &net.a, "-6", "route"]);
+    assert!(routes.contains("fd01:2::/64 dev ikt0"), "{routes}");
+    let c = &a.status()[0].children[0];
+    assert!(c.packets_out >= 6 && c.packets_in >= 6, "{c:?}");
+}
