@@ -91,7 +91,7 @@ fn explicit_routes_and_errors_with_their_line() {
     assert!(e.contains("colour"), "{e}");
 }
 
-// Issue "The data plane": IPv4 and IPv6 inside, one device with an address of each.
+// IPv4 and IPv6 inside: one device with an address of each, at most one of each.
 #[test]
 fn an_ipv4_and_an_ipv6_address_on_one_device() {
     let text = format!(

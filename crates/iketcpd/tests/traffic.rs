@@ -24,6 +24,19 @@ fn ready() -> bool {
     common::netns::ready(&["iperf3"])
 }
 
+/// [`ready`], and tshark installed (CI installs it).
+fn ready_with_tshark() -> bool {
+    if !ready() {
+        return false;
+    }
+    if !sh(&["tshark", "--version"]) {
+        assert!(std::env::var("CI").is_err(), "CI installs tshark");
+        println!("skipped: needs tshark");
+        return false;
+    }
+    true
+}
+
 /// A transfer of `secs` seconds from the road warrior's inner address to the gateway's,
 /// run in a thread so that the test can act on the tunnel meanwhile.
 fn transfer(net: &Net, secs: u32) -> std::thread::JoinHandle<Option<serde_json::Value>> {
@@ -285,12 +298,7 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
 // again are refused by the anti-replay window, counted as replayed, never delivered.
 #[test]
 fn replayed_esp_is_dropped_and_counted() {
-    if !ready() {
-        return;
-    }
-    if !sh(&["tshark", "--version"]) {
-        assert!(std::env::var("CI").is_err(), "CI installs tshark");
-        println!("skipped: needs tshark");
+    if !ready_with_tshark() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -417,19 +425,14 @@ fn wireshark_decrypts_a_capture_with_the_exported_keys() {
     println!("{text}");
 }
 
-// Issue 12's third carrier, RFC 4303 without RFC 3948: with `raw_esp = true` on both
+// The third carrier, RFC 4303 without RFC 3948: with `raw_esp = true` on both
 // daemons and no NAT between them, NAT detection finds none, IKE stays on port 500 and
 // ESP crosses the veth as IP protocol 50. A TCP flow and ping go through; Wireshark,
 // given the exported keys, decrypts and verifies every ESP packet of the capture, each
 // of them protocol 50 and none in UDP.
 #[test]
 fn raw_esp_carries_the_tunnel_where_no_nat_is_seen() {
-    if !ready() {
-        return;
-    }
-    if !sh(&["tshark", "--version"]) {
-        assert!(std::env::var("CI").is_err(), "CI installs tshark");
-        println!("skipped: needs tshark");
+    if !ready_with_tshark() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
