@@ -99,16 +99,16 @@ impl UdpPort {
 /// than one task decrypts it, and every datagram the kernel drops for want of room is
 /// a loss the inner TCP flows pay for with a retransmission (the system's default,
 /// about 200 KiB, dropped several per cent of a single flow's GRO batches here).
-pub(crate) const RECEIVE_BUFFER: usize = 4 << 20;
+const RECEIVE_BUFFER: usize = 4 << 20;
 
 /// Sets the receive buffer to [`RECEIVE_BUFFER`]: beyond `net.core.rmem_max` where the
 /// process may (`CAP_NET_ADMIN`), else as far as the limit allows.
-pub(crate) fn receive_buffer(sock: &impl std::os::fd::AsFd, local: SocketAddr) {
+pub(crate) fn receive_buffer(sock: &impl std::os::fd::AsFd, what: impl std::fmt::Display) {
     use rustix::net::sockopt;
     if sockopt::set_socket_recv_buffer_size_force(sock, RECEIVE_BUFFER).is_err()
         && let Err(e) = sockopt::set_socket_recv_buffer_size(sock, RECEIVE_BUFFER)
     {
-        debug!("{local}: receive buffer left as is: {e}");
+        debug!("{what}: receive buffer left as is: {e}");
     }
 }
 
@@ -373,7 +373,10 @@ pub(crate) async fn tun_reader(
         if !raw_batch.is_empty() {
             match &raw {
                 Some(r) => r.send_batch(&mut raw_batch).await,
-                None => debug!("ESP not sent: no raw ESP socket"),
+                None => {
+                    debug!("ESP not sent: no raw ESP socket");
+                    raw_batch.clear();
+                }
             }
         }
         if !streams.is_empty() {

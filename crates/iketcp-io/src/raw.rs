@@ -37,7 +37,7 @@ fn socket(domain: Domain, fwmark: Option<u32>) -> io::Result<UdpSocket> {
         s.set_mark(m)?;
     }
     s.set_nonblocking(true)?;
-    crate::packets::receive_buffer(&s, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+    crate::packets::receive_buffer(&s, "raw ESP socket");
     // Datagram semantics are all a raw socket needs from the runtime: one packet per
     // read, an address per packet (its port is 0).
     UdpSocket::from_std(std::net::UdpSocket::from(s))
@@ -161,7 +161,7 @@ impl RawBatch {
         self.packets.is_empty()
     }
 
-    fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.bytes.clear();
         self.packets.clear();
     }

@@ -71,6 +71,25 @@ pub(crate) fn encapsulates(cx: &Cx<'_>, path: &Path, nat: &natd::Detected) -> bo
     nat.any() || (nat.supported && fake_nat(cx, path))
 }
 
+impl IkeSa {
+    /// What the peer's NAT detection notifies in a message that came over `path` say
+    /// (RFC 7296 §2.23; again on every move, RFC 4555 §3.5): whether ESP on it is
+    /// UDP-encapsulated from now on. A stream's addresses say nothing about ESP's
+    /// (R-NAT-1): over one, nothing changes.
+    pub(crate) fn learn_nat(
+        &mut self,
+        cx: &Cx<'_>,
+        path: &Path,
+        payloads: &[Payload],
+    ) -> natd::Detected {
+        let nat = natd::detect(payloads, self.spi_i, self.spi_r, path.local, path.remote);
+        if !path.is_stream() {
+            self.encap = encapsulates(cx, path, &nat);
+        }
+        nat
+    }
+}
+
 fn notify_data(payloads: &[Payload], ty: NotifyType) -> Option<&[u8]> {
     payloads.iter().find_map(|p| match p {
         Payload::Notify(n) if n.notify_type == ty => Some(n.data.as_slice()),
@@ -310,8 +329,7 @@ impl IkeSa {
         self.init_response = raw.to_vec();
         self.peer_fragmentation =
             notify_data(&payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
-        let nat = natd::detect(&payloads, self.spi_i, self.spi_r, path.local, path.remote);
-        self.encap = encapsulates(cx, &self.path, &nat);
+        let nat = self.learn_nat(cx, &path, &payloads);
         // RFC 7296 §2.23: with a NAT, IKE continues on port 4500 (not on a stream: R-NAT-1).
         if self.encap && !self.path.is_stream() {
             self.path = self.path.to_natt();

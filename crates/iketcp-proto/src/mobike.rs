@@ -29,7 +29,7 @@ use tracing::{debug, info};
 
 use crate::config::TcpMode;
 use crate::events::{Event, MoveReason, Output};
-use crate::ike_init::{encapsulates, fake_nat};
+use crate::ike_init::fake_nat;
 use crate::ike_sa::{Active, Cx, IkeSa, State, Task};
 use crate::natd;
 use crate::path::Path;
@@ -239,11 +239,7 @@ impl IkeSa {
             self.schedule_udp_probe(cx);
             return;
         }
-        if !path.is_stream() {
-            // RFC 4555 §3.5: NAT detection again, for the new addresses.
-            let nat = natd::detect(&payloads, self.spi_i, self.spi_r, path.local, path.remote);
-            self.encap = encapsulates(cx, &path, &nat);
-        }
+        self.learn_nat(cx, &path, &payloads);
         let old = self.path;
         if path != old {
             let reason = if let (Some(s), None) = (old.stream(), path.stream()) {
@@ -299,10 +295,7 @@ impl IkeSa {
                 ))];
             }
         }
-        if !path.is_stream() {
-            let nat = natd::detect(payloads, self.spi_i, self.spi_r, path.local, path.remote);
-            self.encap = encapsulates(cx, &path, &nat);
-        }
+        self.learn_nat(cx, &path, payloads);
         if path != self.path {
             // R-MOB-4: no return routability check; the message itself proved the peer.
             info!(ike = %self.id, "peer moved to {path} (UPDATE_SA_ADDRESSES)");

@@ -412,7 +412,7 @@ impl World {
             }
             // As the I/O layer does: the data path decrypts, the node is not involved.
             Delivery::RawEsp(data) => {
-                let mut buf = vec![0u8; data.len() + 64];
+                let mut buf = vec![0u8; data.len() + iketcp_node::transport_mode::HEADER_SPARE];
                 let dp = self.hosts[h].node.data_path().clone();
                 match dp.unprotect(&data, &mut buf, iketcp_esp::ecn::Ecn::NotEct) {
                     Ok(0) => {}

@@ -24,19 +24,6 @@ fn ready() -> bool {
     common::netns::ready(&["iperf3"])
 }
 
-/// [`ready`], and tshark installed (CI installs it).
-fn ready_with_tshark() -> bool {
-    if !ready() {
-        return false;
-    }
-    if !sh(&["tshark", "--version"]) {
-        assert!(std::env::var("CI").is_err(), "CI installs tshark");
-        println!("skipped: needs tshark");
-        return false;
-    }
-    true
-}
-
 /// A transfer of `secs` seconds from the road warrior's inner address to the gateway's,
 /// run in a thread so that the test can act on the tunnel meanwhile.
 fn transfer(net: &Net, secs: u32) -> std::thread::JoinHandle<Option<serde_json::Value>> {
@@ -298,7 +285,7 @@ fn forged_and_unknown_esp_is_dropped_and_counted() {
 // again are refused by the anti-replay window, counted as replayed, never delivered.
 #[test]
 fn replayed_esp_is_dropped_and_counted() {
-    if !ready_with_tshark() {
+    if !common::netns::ready(&["iperf3", "tshark"]) {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -432,7 +419,7 @@ fn wireshark_decrypts_a_capture_with_the_exported_keys() {
 // of them protocol 50 and none in UDP.
 #[test]
 fn raw_esp_carries_the_tunnel_where_no_nat_is_seen() {
-    if !ready_with_tshark() {
+    if !common::netns::ready(&["iperf3", "tshark"]) {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
