@@ -68,6 +68,8 @@ fn config(
         fragmentation: true,
         mobike: true,
         tcp,
+        vips: Vec::new(),
+        pools: Vec::new(),
     }
 }
 

@@ -49,6 +49,8 @@ fn peer(local: &str, remote: &str, me: &str, them: &str, lts: &str, rts: &str) -
         fragmentation: true,
         mobike: true,
         tcp: Default::default(),
+        vips: Vec::new(),
+        pools: Vec::new(),
     }
 }
 

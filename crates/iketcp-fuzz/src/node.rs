@@ -49,6 +49,8 @@ fn responder() -> Node {
         fragmentation: true,
         mobike: true,
         tcp: Default::default(),
+        vips: Vec::new(),
+        pools: Vec::new(),
     };
     Node::new(
         NodeConfig {

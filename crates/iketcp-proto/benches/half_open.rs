@@ -33,6 +33,8 @@ fn peer(local: &str, remote: &str) -> PeerConfig {
         fragmentation: true,
         mobike: true,
         tcp: Default::default(),
+        vips: Vec::new(),
+        pools: Vec::new(),
     }
 }
 

@@ -53,6 +53,8 @@ fn peer(
         fragmentation: true,
         mobike: true,
         tcp: Default::default(),
+        vips: Vec::new(),
+        pools: Vec::new(),
     }
 }
 

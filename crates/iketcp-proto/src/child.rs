@@ -17,6 +17,7 @@ use crate::ike_sa::{Active, Cx, IkeSa, Task};
 use crate::payloads::Payloads;
 use crate::proposal::{self, Chosen};
 use crate::ts;
+use crate::vip;
 
 const NONCE_LEN: usize = 32;
 
@@ -149,9 +150,10 @@ pub(crate) fn respond(
         if (ccfg.mode == Mode::Transport) != transport {
             continue;
         }
-        // TSi is the initiator's side: our remote.
-        let remote = ts::narrow(tsi, &ccfg.remote_ts);
-        let local = ts::narrow(tsr, &ccfg.local_ts);
+        // TSi is the initiator's side: our remote. Virtual addresses agreed in IKE_AUTH
+        // narrow each side to them (RFC 7296 §2.19).
+        let remote = ts::narrow(tsi, &vip::restrict(&ccfg.remote_ts, &ike.leased));
+        let local = ts::narrow(tsr, &vip::restrict(&ccfg.local_ts, &ike.own_vips));
         if remote.is_empty() || local.is_empty() {
             continue;
         }
@@ -495,7 +497,10 @@ impl IkeSa {
         let (local_ts, remote_ts) =
             match rekey_of.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
                 Some(old) => (old.local_ts.clone(), old.remote_ts.clone()),
-                None => (ccfg.local_ts.clone(), ccfg.remote_ts.clone()),
+                None => (
+                    vip::restrict(&ccfg.local_ts, &self.own_vips),
+                    vip::restrict(&ccfg.remote_ts, &self.leased),
+                ),
             };
         let group = ccfg
             .esp_proposals

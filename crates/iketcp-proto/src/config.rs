@@ -346,6 +346,13 @@ pub struct PeerConfig {
     /// RFC 4555: announce MOBIKE. With it the initiator moves the IKE SA and its Child
     /// SAs to new addresses and between UDP and TCP, and back to UDP (R-FB-4).
     pub mobike: bool,
+    /// Initiator: virtual addresses to ask for in IKE_AUTH (RFC 7296 §2.19), one per IP
+    /// version; the unspecified address asks for any. What the peer assigns restricts
+    /// our side of every Child SA.
+    pub vips: Vec<core::net::IpAddr>,
+    /// Responder: where the addresses asked for come from; a lease restricts the peer's
+    /// side of every Child SA to it.
+    pub pools: Vec<crate::vip::AddressPool>,
 }
 
 /// Proposals as strongSwan writes them, for configuration and tests.

@@ -9,7 +9,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use iketcp_crypto::{IkeKeys, Rng};
 use iketcp_wire::ike::{ExchangeType, Flags, HeaderView, Message};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::config::{EndpointConfig, PeerConfig};
 use crate::cookie::Cookies;
@@ -42,6 +42,10 @@ pub struct IkeSaInfo {
     /// On a UDP path, ESP is UDP-encapsulated (a NAT was seen or faked); otherwise it
     /// goes as IP protocol 50.
     pub udp_encap: bool,
+    /// Virtual addresses the peer assigned us (RFC 7296 §2.19).
+    pub virtual_ips: Vec<core::net::IpAddr>,
+    /// Virtual addresses we leased to the peer from our pools.
+    pub leased: Vec<core::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +193,7 @@ struct Shared {
     next_stream: u64,
     /// Per family, outbound SPIs the peer deleted before we had the Child SA.
     tombstones: HashMap<IkeSaId, VecDeque<u32>>,
+    leases: crate::vip::Leases,
 }
 
 impl Shared {
@@ -205,6 +210,7 @@ impl Shared {
             next_id: &mut self.next_id,
             next_stream: &mut self.next_stream,
             tombstones: &self.tombstones,
+            leases: &mut self.leases,
             fx: Effects::default(),
         }
     }
@@ -252,6 +258,7 @@ impl Endpoint {
                 next_id: 0,
                 next_stream: 0,
                 tombstones: HashMap::new(),
+                leases: crate::vip::Leases::default(),
             },
             sas: HashMap::new(),
             by_id: HashMap::new(),
@@ -436,6 +443,13 @@ impl Endpoint {
             self.index.set(local_spi, None);
             for c in &sa.children {
                 self.shared.child_spis.remove(&c.spi_in);
+            }
+            // A lease lasts as long as the family that took it.
+            if self.shared.leases.holds(sa.family)
+                && !self.sas.values().any(|s| s.family == sa.family)
+            {
+                let freed = self.shared.leases.release(sa.family);
+                info!(family = %sa.family, "virtual IP released: {freed:?}");
             }
         }
     }
@@ -935,6 +949,8 @@ impl Endpoint {
                 mobike: sa.mobike,
                 next_udp_probe: sa.udp_probe_at,
                 udp_encap: sa.encap,
+                virtual_ips: sa.own_vips.clone(),
+                leased: sa.leased.clone(),
             })
             .collect();
         v.sort_by_key(|i| i.id);

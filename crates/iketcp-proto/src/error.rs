@@ -55,6 +55,8 @@ pub enum ProtocolError {
     InvalidKe(u16),
     #[error("no additional SAs accepted on this IKE SA")]
     NoAdditionalSas,
+    #[error("no internal address to assign")]
+    InternalAddressFailure,
 }
 
 impl ProtocolError {
@@ -72,6 +74,7 @@ impl ProtocolError {
             ProtocolError::TemporaryFailure => NotifyType::TEMPORARY_FAILURE,
             ProtocolError::InvalidKe(_) => NotifyType::INVALID_KE_PAYLOAD,
             ProtocolError::NoAdditionalSas => NotifyType::NO_ADDITIONAL_SAS,
+            ProtocolError::InternalAddressFailure => NotifyType::INTERNAL_ADDRESS_FAILURE,
         }
     }
 

@@ -173,6 +173,13 @@ pub enum Event {
         path: Path,
         reason: MoveReason,
     },
+    /// The peer assigned us these virtual addresses (RFC 7296 §2.19): the host should
+    /// hold them while the IKE SA (or a rekeyed successor) lives. Comes before the first
+    /// Child SA is installed.
+    VirtualIps {
+        ike: IkeSaId,
+        addresses: Vec<core::net::IpAddr>,
+    },
     /// A Child SA the peer or we asked for could not be made; the IKE SA stays.
     ChildFailed {
         ike: IkeSaId,

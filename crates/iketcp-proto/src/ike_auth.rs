@@ -42,6 +42,7 @@ impl IkeSa {
         payloads.push(Payload::IdR(cfg.remote_id.clone()));
         payloads.push(proof.auth);
         payloads.extend(self.mobike_notify(cx));
+        payloads.extend(self.vip_request(cx));
         let mut child_req = None;
         if let Some(ci) = self.first_child
             && let Some(ccfg) = cfg.children.get(ci)
@@ -163,7 +164,16 @@ impl IkeSa {
             resp.push(n);
         }
         let mut made = None;
-        if payloads.iter().any(|p| matches!(p, Payload::Sa(_))) {
+        let mut wants_child = payloads.iter().any(|p| matches!(p, Payload::Sa(_)));
+        match self.lease_vips(cx, &payloads) {
+            Ok(reply) => resp.extend(reply),
+            Err(e) => {
+                // RFC 7296 §3.10.1: the IKE SA is made, the first Child SA is not.
+                resp.push(error_notify(&e));
+                wants_child = false;
+            }
+        }
+        if wants_child {
             let nonces = Nonces {
                 ni: self.ni.clone(),
                 nr: self.nr.clone(),
@@ -233,6 +243,7 @@ impl IkeSa {
             self.mobile = true;
         }
         self.established(cx);
+        self.learn_vips(cx, &payloads);
         if let Some(creq) = req.child {
             let nonces = Nonces {
                 ni: self.ni.clone(),

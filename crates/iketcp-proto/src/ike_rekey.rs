@@ -96,6 +96,8 @@ impl IkeSa {
             mobile: self.mobile,
             udp_probes_failed: self.udp_probes_failed,
             encap: self.encap,
+            own_vips: self.own_vips.clone(),
+            leased: self.leased.clone(),
             peer: self.peer,
             chosen: Some(chosen),
             keys: Some(keys),

@@ -45,6 +45,8 @@ pub(crate) struct Cx<'a> {
     pub next_stream: &'a mut u64,
     /// Per family, outbound SPIs the peer deleted before we had their Child SA.
     pub tombstones: &'a std::collections::HashMap<IkeSaId, VecDeque<u32>>,
+    /// Virtual addresses leased from the pools, across the endpoint.
+    pub leases: &'a mut crate::vip::Leases,
     /// What the handler asks the endpoint to do once it returns.
     pub fx: Effects,
 }
@@ -323,6 +325,10 @@ pub(crate) struct IkeSa {
     /// faked one. Otherwise it goes as IP protocol 50. Learnt from the last NAT
     /// detection (IKE_SA_INIT, UPDATE_SA_ADDRESSES).
     pub encap: bool,
+    /// Virtual addresses the peer assigned us (RFC 7296 §2.19); kept by successors.
+    pub own_vips: Vec<core::net::IpAddr>,
+    /// Virtual addresses we leased to the peer; kept by successors.
+    pub leased: Vec<core::net::IpAddr>,
 }
 
 impl IkeSa {
@@ -385,6 +391,8 @@ impl IkeSa {
             udp_probes_failed: 0,
             leaving_udp: false,
             encap: true,
+            own_vips: Vec::new(),
+            leased: Vec::new(),
         }
     }
 

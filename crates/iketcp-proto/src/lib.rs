@@ -34,6 +34,7 @@ mod protect;
 mod transitions;
 mod transport;
 pub mod ts;
+mod vip;
 
 pub use config::{
     AuthConfig, ChildConfig, EndpointConfig, Lifetime, Mode, PeerConfig, Retransmit, TcpConfig,
@@ -43,3 +44,4 @@ pub use endpoint::{ChildSaInfo, Endpoint, EndpointStats, IkeKeyExport, IkeSaInfo
 pub use error::{ApiError, Drop, ProtocolError, Refusal};
 pub use events::{ChildSaKeys, DownReason, Event, IkeSaId, MoveReason, Output, Transmit};
 pub use path::{Path, StreamId, Transport};
+pub use vip::{AddressPool, PoolError};

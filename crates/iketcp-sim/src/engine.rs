@@ -132,6 +132,8 @@ pub fn pair_configs() -> (PeerConfig, PeerConfig) {
         fragmentation: true,
         mobike: true,
         tcp: Default::default(),
+        vips: Vec::new(),
+        pools: Vec::new(),
     };
     let b = PeerConfig {
         name: "a".into(),
@@ -147,6 +149,8 @@ pub fn pair_configs() -> (PeerConfig, PeerConfig) {
         fragmentation: true,
         mobike: true,
         tcp: Default::default(),
+        vips: Vec::new(),
+        pools: Vec::new(),
     };
     (a, b)
 }

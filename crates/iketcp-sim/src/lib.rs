@@ -720,6 +720,8 @@ pub fn peer_config(
             mode: tcp,
             ..TcpConfig::default()
         },
+        vips: Vec::new(),
+        pools: Vec::new(),
     }
 }
 

@@ -416,6 +416,8 @@ async fn main() {
         fragmentation: true,
         mobike: true,
         tcp,
+        vips: Vec::new(),
+        pools: Vec::new(),
     };
     let config = EndpointConfig {
         fragment_size: args
