@@ -92,6 +92,15 @@ fn transport(s: &IkeSaStatus) -> String {
     }
 }
 
+/// An outer address and the virtual IPs used inside behind it.
+fn with_vips(outer: &str, vips: &[String]) -> String {
+    if vips.is_empty() {
+        outer.to_string()
+    } else {
+        format!("{outer} (vip {})", vips.join(", "))
+    }
+}
+
 fn table(sas: &[IkeSaStatus]) -> String {
     if sas.is_empty() {
         return "no IKE SA\n".into();
@@ -110,8 +119,8 @@ fn table(sas: &[IkeSaStatus]) -> String {
             s.connection.clone(),
             s.state.clone(),
             transport(s),
-            s.local.clone(),
-            s.remote.clone(),
+            with_vips(&s.local, &s.virtual_ips),
+            with_vips(&s.remote, &s.leased),
             format!("{}_i {}_r", s.spi_i, s.spi_r),
             format!(
                 "{} / {} / {}",

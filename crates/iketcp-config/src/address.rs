@@ -3,6 +3,7 @@
 use core::fmt;
 use core::net::IpAddr;
 
+use iketcp_proto::AddressPool;
 use iketcp_wire::ike::TrafficSelector;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
@@ -126,6 +127,38 @@ pub(crate) fn parse_selector(text: &str) -> Result<TrafficSelector, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Selector(pub TrafficSelector);
 
+/// A virtual address to ask for: an IP address, or `0.0.0.0` / `::` for any of its
+/// version.
+pub(crate) fn parse_vip(text: &str) -> Result<IpAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!("\"{text}\" is not an IP address: give one, or \"0.0.0.0\" or \"::\" for any")
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vip(pub IpAddr);
+
+/// An address pool: a subnet (`10.3.0.0/24`: its addresses but the subnet's own and,
+/// for IPv4, its broadcast) or a range (`10.3.0.10-10.3.0.99`).
+pub(crate) fn parse_pool(text: &str) -> Result<AddressPool, String> {
+    let t = text.trim();
+    if let Some((a, b)) = t.split_once('-') {
+        let bad = || format!("\"{t}\" is not a range such as \"10.3.0.10-10.3.0.99\"");
+        let a: IpAddr = a.trim().parse().map_err(|_| bad())?;
+        let b: IpAddr = b.trim().parse().map_err(|_| bad())?;
+        return AddressPool::range(a, b).map_err(|e| format!("\"{t}\": {e}"));
+    }
+    let ts = parse_selector(t)?;
+    let prefix = t
+        .split_once('/')
+        .and_then(|(_, p)| p.trim().parse::<u8>().ok())
+        .unwrap_or(if ts.start_addr.is_ipv4() { 32 } else { 128 });
+    AddressPool::subnet(ts.start_addr, prefix).map_err(|e| format!("\"{t}\": {e}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pool(pub AddressPool);
+
 /// Strings read with `parse`, errors reported at the string's span.
 macro_rules! from_str_visitor {
     ($ty:ident, $expecting:literal, $parse:expr) => {
@@ -150,6 +183,12 @@ pub(crate) use from_str_visitor;
 
 from_str_visitor!(Address, "an IP address", parse_address);
 from_str_visitor!(Selector, "a subnet such as \"10.1.0.0/16\"", parse_selector);
+from_str_visitor!(Vip, "an IP address", parse_vip);
+from_str_visitor!(
+    Pool,
+    "a subnet such as \"10.3.0.0/24\" or a range such as \"10.3.0.10-10.3.0.99\"",
+    parse_pool
+);
 
 #[cfg(test)]
 mod tests {
@@ -170,6 +209,24 @@ mod tests {
         );
         assert!(parse_selector("10.1.0.0/33").is_err());
         assert!(parse_selector("office").is_err());
+    }
+
+    #[test]
+    fn pools() {
+        let p = parse_pool("10.3.0.0/24").unwrap();
+        assert_eq!(p.first().to_string(), "10.3.0.1");
+        assert_eq!(p.last().to_string(), "10.3.0.254");
+        let r = parse_pool("10.3.0.10 - 10.3.0.20").unwrap();
+        assert_eq!(r.last().to_string(), "10.3.0.20");
+        assert!(
+            parse_pool("10.3.0.20-10.3.0.10")
+                .unwrap_err()
+                .contains("after")
+        );
+        assert!(parse_pool("10.3.0.1/24").unwrap_err().contains("host bits"));
+        assert!(parse_pool("fd03::/120").is_ok());
+        assert!(parse_vip("::").is_ok());
+        assert!(parse_vip("any").is_err());
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct Connection {
     pub esp_proposals: Vec<ProposalSpec>,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// Virtual addresses asked for in IKE_AUTH (RFC 7296 §2.19).
+    pub vips: Vec<IpAddr>,
+    /// Where the peer's virtual address comes from, when it asks for one.
+    pub pools: Vec<iketcp_proto::AddressPool>,
     pub mode: Mode,
     pub tcp: TcpConfig,
     pub start: Start,
@@ -475,7 +479,46 @@ impl Check<'_> {
             }
             Some(l) => l.into_inner().into_iter().map(|p| p.0).collect(),
         };
-        let selectors = |ts: Spanned<Vec<crate::address::Selector>>| {
+        let vips: Vec<IpAddr> = match c.vips {
+            None => Vec::new(),
+            Some(v) => {
+                let span = v.span();
+                let list: Vec<IpAddr> = v.into_inner().into_iter().map(|a| a.0).collect();
+                if list.is_empty()
+                    || list.iter().filter(|a| a.is_ipv4()).count() > 1
+                    || list.iter().filter(|a| a.is_ipv6()).count() > 1
+                {
+                    return self.fail(
+                        span,
+                        "vips: one or two addresses, at most one of each IP version (\"0.0.0.0\" or \"::\" for any)",
+                    );
+                }
+                list
+            }
+        };
+        let pools: Vec<iketcp_proto::AddressPool> = match c.pools {
+            None => Vec::new(),
+            Some(p) if p.get_ref().is_empty() => {
+                return self.fail(p.span(), "empty: give a subnet such as \"10.3.0.0/24\"");
+            }
+            Some(p) => p.into_inner().into_iter().map(|p| p.0).collect(),
+        };
+        let name_span = c.name.span();
+        let selectors = |ts: Option<Spanned<Vec<crate::address::Selector>>>,
+                         key: &str,
+                         default: Vec<TrafficSelector>,
+                         hint: &str| {
+            let Some(ts) = ts else {
+                if default.is_empty() {
+                    return self.fail(
+                        name_span.clone(),
+                        format!(
+                            "{key} is missing: give at least one subnet, e.g. \"10.1.0.0/16\"{hint}"
+                        ),
+                    );
+                }
+                return Ok(default);
+            };
             if ts.get_ref().is_empty() {
                 return self.fail(
                     ts.span(),
@@ -484,8 +527,30 @@ impl Check<'_> {
             }
             Ok(ts.into_inner().into_iter().map(|s| s.0).collect::<Vec<_>>())
         };
-        let local_ts = selectors(c.local_ts)?;
-        let remote_ts = selectors(c.remote_ts)?;
+        // With a virtual address our side is whatever the peer assigns; with pools the
+        // peer's side is the address leased to it.
+        let any = |v6: bool| {
+            if v6 {
+                TrafficSelector::ipv6_any()
+            } else {
+                TrafficSelector::ipv4_any()
+            }
+        };
+        let local_ts = selectors(
+            c.local_ts,
+            "local_ts",
+            vips.iter().map(|a| any(a.is_ipv6())).collect(),
+            ", or set vips",
+        )?;
+        let remote_ts = selectors(
+            c.remote_ts,
+            "remote_ts",
+            pools
+                .iter()
+                .map(iketcp_proto::AddressPool::selector)
+                .collect(),
+            ", or set pools",
+        )?;
 
         let tcp_default = TcpConfig::default();
         let tcp = TcpConfig {
@@ -529,6 +594,8 @@ impl Check<'_> {
             esp_proposals,
             local_ts,
             remote_ts,
+            vips,
+            pools,
             mode: match c.mode {
                 None | Some(ModeValue::Tunnel) => Mode::Tunnel,
                 Some(ModeValue::Transport) => Mode::Transport,

@@ -57,8 +57,8 @@ impl Connection {
             fragmentation: self.fragmentation,
             mobike: self.mobike,
             tcp: self.tcp.clone(),
-            vips: Vec::new(),
-            pools: Vec::new(),
+            vips: self.vips.clone(),
+            pools: self.pools.clone(),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{ConfigError, Source};
 #[serde(deny_unknown_fields)]
 pub(crate) struct Tun {
     pub name: Option<Spanned<String>>,
-    pub address: Spanned<Addresses>,
+    pub address: Option<Spanned<Addresses>>,
     pub mtu: Option<Spanned<u16>>,
     pub routes: Option<Vec<Selector>>,
 }
@@ -33,7 +33,7 @@ pub(crate) enum Addresses {
 pub struct TunSettings {
     pub name: String,
     /// Our inner addresses on the device, each with its prefix length: at most one of
-    /// each IP version.
+    /// each IP version. None: the device holds only the virtual IPs assigned to us.
     pub addresses: Vec<(IpAddr, u8)>,
     /// The inner MTU over UDP (the device's MTU unless streams allow more).
     pub mtu: u16,
@@ -55,10 +55,13 @@ impl Tun {
         if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
             return Err(src.error(None, format!("tun: name {name:?} is not an interface name")));
         }
-        let span = self.address.span();
-        let texts = match self.address.into_inner() {
-            Addresses::One(t) => vec![t],
-            Addresses::Many(v) => v,
+        // Without an address the device gets the virtual IPs the peers assign, if any.
+        let span = self.address.as_ref().map(Spanned::span).unwrap_or_default();
+        let given = self.address.is_some();
+        let texts = match self.address.map(Spanned::into_inner) {
+            None => Vec::new(),
+            Some(Addresses::One(t)) => vec![t],
+            Some(Addresses::Many(v)) => v,
         };
         let mut addresses: Vec<(IpAddr, u8)> = Vec::new();
         for text in texts {
@@ -90,7 +93,7 @@ impl Tun {
             }
             addresses.push((address, prefix));
         }
-        if addresses.is_empty() {
+        if given && addresses.is_empty() {
             return Err(src.error(Some(span), "tun: address is empty".to_string()));
         }
         let mtu = match self.mtu {

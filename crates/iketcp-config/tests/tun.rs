@@ -118,3 +118,56 @@ fn an_ipv4_and_an_ipv6_address_on_one_device() {
         assert!(e.contains("tun: "), "{bad}: {e}");
     }
 }
+
+// RFC 7296 §2.19: a road warrior asks for virtual addresses (its local_ts then defaults
+// to any address of each version asked for) and needs no device address of its own; a
+// gateway hands them out from pools (its remote_ts defaults to the pools).
+#[test]
+fn vips_and_pools() {
+    let road = common::connection("road", "vips = [\"0.0.0.0\", \"::\"]")
+        .replace("local_ts = [\"10.1.0.0/16\"]\n", "");
+    let c = parse(&format!("[tun]\n{road}")).unwrap();
+    assert!(c.tun.as_ref().unwrap().addresses.is_empty());
+    let p = c.runtime().peers[0].clone();
+    assert_eq!(p.vips.len(), 2);
+    let local: Vec<String> = p.children[0]
+        .local_ts
+        .iter()
+        .map(|t| format!("{}-{}", t.start_addr, t.end_addr))
+        .collect();
+    assert_eq!(
+        local,
+        [
+            "0.0.0.0-255.255.255.255",
+            "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        ]
+    );
+
+    let gw = common::connection("gw", "pools = [\"10.3.0.0/24\", \"fd03::10-fd03::1f\"]")
+        .replace("remote_ts = [\"10.2.0.0/16\"]\n", "");
+    let c = parse(&gw).unwrap();
+    let p = c.runtime().peers[0].clone();
+    let remote: Vec<String> = p.children[0]
+        .remote_ts
+        .iter()
+        .map(|t| format!("{}-{}", t.start_addr, t.end_addr))
+        .collect();
+    assert_eq!(remote, ["10.3.0.1-10.3.0.254", "fd03::10-fd03::1f"]);
+
+    for (extra, want) in [
+        ("vips = [\"10.0.0.1\", \"10.0.0.2\"]", "at most one of each"),
+        ("vips = [\"any\"]", "not an IP address"),
+        ("pools = [\"10.3.0.9-10.3.0.1\"]", "comes after"),
+        ("pools = []", "empty"),
+        ("", "remote_ts is missing"),
+    ] {
+        let text = common::connection("x", extra).replace("remote_ts = [\"10.2.0.0/16\"]\n", "");
+        let text = if extra.starts_with("vips") {
+            common::connection("x", extra)
+        } else {
+            text
+        };
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(want), "{extra}: {e}");
+    }
+}

@@ -89,6 +89,12 @@ pub struct IkeSaStatus {
     /// works again (R-FB-4).
     #[serde(default)]
     pub next_udp_probe_secs: Option<u64>,
+    /// Virtual IPs the peer assigned us (RFC 7296 §2.19).
+    #[serde(default)]
+    pub virtual_ips: Vec<String>,
+    /// Virtual IPs we leased to the peer from our pools.
+    #[serde(default)]
+    pub leased: Vec<String>,
 }
 
 /// Inbound ESP packets dropped, by reason (RFC 4303 §3.4's auditable events): none of

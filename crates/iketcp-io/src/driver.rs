@@ -590,6 +590,16 @@ impl Driver {
                 Output::Event(e) => {
                     // The engine logs each event in its own words; this is the record.
                     debug!("{e:?}");
+                    if let Some((routes, _)) = &mut self.routes {
+                        match &e {
+                            Event::VirtualIps { ike, addresses } => {
+                                routes.assign(*ike, addresses.clone()).await;
+                            }
+                            Event::IkeRekeyed { old, new } => routes.rekeyed(*old, *new),
+                            Event::IkeDown { ike, .. } => routes.release(*ike).await,
+                            _ => {}
+                        }
+                    }
                     let _ = self.reports.send(Report::Event(e));
                 }
                 Output::ChildKeys(k) => {

@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 
+use futures_util::TryStreamExt;
 use iketcp_node::ChildRoute;
+use iketcp_proto::IkeSaId;
 use iketcp_wire::ike::TrafficSelector;
 use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMetric};
@@ -108,6 +110,10 @@ pub(crate) struct Routes {
     marked: bool,
     /// Families whose two rules are in place (IPv4, IPv6).
     rules: [bool; 2],
+    /// Virtual IPs the peers assigned (RFC 7296 §2.19), per IKE SA: each is on the
+    /// device while an IKE SA holds it, and is the preferred source of the routes of
+    /// Child SAs whose local selectors it is in.
+    vips: HashMap<IkeSaId, Vec<IpAddr>>,
 }
 
 impl Routes {
@@ -132,6 +138,7 @@ impl Routes {
             marked,
             rules: [false; 2],
             to_rules: std::collections::HashSet::new(),
+            vips: HashMap::new(),
         };
         // Rules left by an earlier run that ended without removing them.
         for v6 in [false, true] {
@@ -157,10 +164,15 @@ impl Routes {
                 self.udp_mtu
             };
             let outer = c.path.remote.ip();
-            let src = c
-                .transport
-                .then(|| c.hosts().1)
-                .filter(|a| !a.is_unspecified());
+            let src = if c.transport {
+                Some(c.hosts().1).filter(|a| !a.is_unspecified())
+            } else {
+                self.vips
+                    .values()
+                    .flatten()
+                    .find(|v| c.local_ts.iter().any(|t| selects(t, **v)))
+                    .copied()
+            };
             for ts in &c.remote_ts {
                 for cidr in cidrs(ts) {
                     let holds_peer = contains(cidr, outer);
@@ -248,6 +260,60 @@ impl Routes {
                     "route {}/{} into {} not set: {e}",
                     cidr.0, cidr.1, self.device
                 ),
+            }
+        }
+    }
+
+    /// The peer assigned `addresses` to IKE SA `ike`: they go on the device (before the
+    /// routes that name them as their source, which the next [`Routes::sync`] sets).
+    pub async fn assign(&mut self, ike: IkeSaId, addresses: Vec<IpAddr>) {
+        for a in &addresses {
+            if !self.vips.values().flatten().any(|h| h == a) {
+                let prefix = if a.is_ipv4() { 32 } else { 128 };
+                match self
+                    .handle
+                    .address()
+                    .add(self.index, *a, prefix)
+                    .replace()
+                    .execute()
+                    .await
+                {
+                    Ok(()) => info!("virtual IP {a} on {}", self.device),
+                    Err(e) => warn!("virtual IP {a} not set on {}: {e}", self.device),
+                }
+            }
+        }
+        self.vips.insert(ike, addresses);
+    }
+
+    /// A rekeyed IKE SA holds what the old one held.
+    pub fn rekeyed(&mut self, old: IkeSaId, new: IkeSaId) {
+        if let Some(a) = self.vips.get(&old).cloned() {
+            self.vips.insert(new, a);
+        }
+    }
+
+    /// IKE SA `ike` is gone: its virtual IPs leave the device unless another holds them.
+    pub async fn release(&mut self, ike: IkeSaId) {
+        let Some(gone) = self.vips.remove(&ike) else {
+            return;
+        };
+        for a in gone {
+            if self.vips.values().flatten().any(|h| *h == a) {
+                continue;
+            }
+            let mut found = self
+                .handle
+                .address()
+                .get()
+                .set_link_index_filter(self.index)
+                .set_address_filter(a)
+                .execute();
+            while let Ok(Some(m)) = found.try_next().await {
+                match self.handle.address().del(m).execute().await {
+                    Ok(()) => info!("virtual IP {a} off {}", self.device),
+                    Err(e) => debug!("virtual IP {a} not removed: {e}"),
+                }
             }
         }
     }
@@ -359,6 +425,18 @@ impl Routes {
         }
         m
     }
+}
+
+/// Whether `ts` selects address `a` (any port and protocol).
+fn selects(ts: &TrafficSelector, a: IpAddr) -> bool {
+    let key = |x: IpAddr| match x {
+        IpAddr::V4(v) => (4u8, u128::from(u32::from(v))),
+        IpAddr::V6(v) => (6u8, u128::from(v)),
+    };
+    let (f, k) = key(a);
+    let (fs, s) = key(ts.start_addr);
+    let (_, e) = key(ts.end_addr);
+    f == fs && (s..=e).contains(&k)
 }
 
 fn address_family(v6: bool) -> rtnetlink::packet_route::AddressFamily {

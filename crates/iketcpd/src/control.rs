@@ -71,6 +71,8 @@ pub fn status(node: &Node, only: Option<&str>, proxied: &[String]) -> Vec<IkeSaS
             next_udp_probe_secs: s
                 .next_udp_probe
                 .map(|t| t.saturating_duration_since(now).as_secs()),
+            virtual_ips: s.virtual_ips.iter().map(ToString::to_string).collect(),
+            leased: s.leased.iter().map(ToString::to_string).collect(),
             children: s
                 .children
                 .iter()

@@ -342,3 +342,103 @@ fn ipv4_and_ipv6_inside_ipv6_outside() {
     let c = &a.status()[0].children[0];
     assert!(c.packets_out >= 6 && c.packets_in >= 6, "{c:?}");
 }
+
+/// `ip -n ns args...`, its output.
+fn ip(ns: &str, args: &[&str]) -> String {
+    let mut v = vec!["ip", "-n", ns];
+    v.extend_from_slice(args);
+    output(&v)
+}
+
+/// Waits (bounded) until `f` holds for `ip -n ns args...`.
+fn wait_ip(ns: &str, args: &[&str], f: impl Fn(&str) -> bool) -> String {
+    let start = std::time::Instant::now();
+    let mut out = ip(ns, args);
+    while !f(&out) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+        out = ip(ns, args);
+    }
+    out
+}
+
+// RFC 7296 §2.19 end to end, over TCP: the road warrior has no address of its own on
+// the device and asks for one (`vips`); the gateway leases the first of its pool
+// (`pools`), narrows the Child SA to it, and routes it into its device; the road
+// warrior puts it on its device as the source of the tunnel's routes, so a plain ping
+// (no source given) goes through. `iketcp down` takes the address off the device, and
+// the gateway's lease ends with its IKE SA.
+#[test]
+fn virtual_ip_from_the_gateways_pool() {
+    if !root_or_skip() {
+        return;
+    }
+    let tag = format!("{}", std::process::id() % 10_000 + 70_000);
+    let net = Net::new(&tag);
+    let pair = TunPair::new(
+        &format!("iketcpd-vip-{tag}"),
+        "enable_tcp = \"yes\"\nstart = \"start\"\nvips = [\"0.0.0.0\"]",
+    );
+    edit(
+        &pair.road,
+        &[
+            ("address = \"10.1.0.1/24\"\n", ""),
+            ("local_ts = [\"10.1.0.0/24\"]\n", ""),
+        ],
+    );
+    edit(
+        &pair.gateway,
+        &[(
+            r#"remote_ts = ["10.1.0.0/24"]"#,
+            r#"pools = ["10.1.0.100-10.1.0.110"]"#,
+        )],
+    );
+    let (a, b) = pair.start(&net);
+    let up = a.wait_tunnel(Duration::from_secs(15));
+    let up = up.unwrap_or_else(|| panic!("no tunnel: {:?}", a.try_status()));
+    assert_eq!(up[0].transport, "tcp");
+    assert_eq!(up[0].virtual_ips, ["10.1.0.100"], "{up:?}");
+    let g = b.status();
+    assert_eq!(g[0].leased, ["10.1.0.100"], "{g:?}");
+
+    let addrs = wait_ip(&net.a, &["addr", "show", "dev", "ikt0"], |o| {
+        o.contains("10.1.0.100/32")
+    });
+    assert!(addrs.contains("inet 10.1.0.100/32"), "{addrs}");
+    let routes = wait_ip(&net.a, &["route", "show", "dev", "ikt0"], |o| {
+        o.contains("10.2.0.0/24")
+    });
+    assert!(routes.contains("src 10.1.0.100"), "{routes}");
+    let groutes = wait_ip(&net.b, &["route", "show", "dev", "ikt0"], |o| {
+        o.contains("10.1.0.100")
+    });
+    assert!(groutes.contains("10.1.0.100"), "{groutes}");
+
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &net.a, "ping", "-c", "3", "-i", "0.2"])
+        .args(["-W", "2", "10.2.0.1"])
+        .output()
+        .expect("ping runs");
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        ip(&net.a, &["route", "show", "table", "all"])
+    );
+
+    let reply = a
+        .ask(&iketcp_ctl::Request::Down {
+            connection: "gateway".into(),
+        })
+        .unwrap();
+    assert!(
+        !matches!(reply, iketcp_ctl::Reply::Error { .. }),
+        "{reply:?}"
+    );
+    let addrs = wait_ip(&net.a, &["addr", "show", "dev", "ikt0"], |o| {
+        !o.contains("10.1.0.100")
+    });
+    assert!(!addrs.contains("10.1.0.100"), "{addrs}");
+    let g = b.wait(Duration::from_secs(5), |s| s.is_empty());
+    assert!(g.is_empty(), "{g:?}");
+}
