@@ -51,17 +51,14 @@ impl Daemon {
     /// detection, ESP raw where no NAT is seen.
     fn start(ns: &str, dir: &Path, start: &str, listen: &str, raw_esp: bool) -> Daemon {
         let socket = dir.join("iketcpd.sock");
-        let psk = dir.join("psk");
-        std::fs::write(&psk, "iketcp-psk-0123456789abcdef").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&psk, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let config = dir.join("iketcpd.toml");
+        let psk = psk_file(dir, "psk", "iketcp-psk-0123456789abcdef");
         // Side a of the fixture (its `psk` connection, psk-net Child SA): the outer
         // address of a, the inner subnets of the fixture. 10.201.1.1 is on a's lo; the
         // device takes another address of the subnet.
-        std::fs::write(
-            &config,
-            format!(
+        Daemon::spawn(
+            ns,
+            dir,
+            &format!(
                 r#"
 [daemon]
 listen = ["{listen}"]
@@ -88,7 +85,14 @@ start = "{start}"
                 psk.display()
             ),
         )
-        .unwrap();
+    }
+
+    /// The daemon in namespace `ns` with configuration `text` (its control socket is
+    /// `iketcpd.sock` in `dir`).
+    fn spawn(ns: &str, dir: &Path, text: &str) -> Daemon {
+        let socket = dir.join("iketcpd.sock");
+        let config = dir.join("iketcpd.toml");
+        std::fs::write(&config, text).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .arg(iketcpd())
@@ -130,6 +134,15 @@ start = "{start}"
         }
         false
     }
+}
+
+/// A key file of mode 0600 named `name` in `dir`.
+fn psk_file(dir: &Path, name: &str, key: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let psk = dir.join(name);
+    std::fs::write(&psk, key).unwrap();
+    std::fs::set_permissions(&psk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    psk
 }
 
 /// Mbit/s of a 3 s iperf3 TCP flow between the inner addresses; `reverse`: from b to a.
@@ -362,4 +375,168 @@ fn strongswan_mobike_address_changes_both_ways() {
         "no traffic after the move"
     );
     assert_eq!(d.status().unwrap()[0].spi_i, spi, "the same IKE SA");
+}
+
+/// charon b's side of the virtual IP tests, added to its conf.d: `vipgw` leases from
+/// 10.201.5.0/24 to an initiator that asks (a-vip), `vipc` asks for an address itself
+/// (b-vipc) from a responder that has a pool.
+const STRONGSWAN_VIP: &str = r#"
+connections {
+    vipgw {
+        version = 2
+        local_addrs = 10.201.0.2
+        remote_addrs = 10.201.0.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        pools = vippool
+        local {
+            auth = psk
+            id = b-vip@ss.test
+        }
+        remote {
+            auth = psk
+            id = a-vip@ss.test
+        }
+        children {
+            vipgw-net {
+                local_ts = 10.201.2.0/24
+                esp_proposals = aes128gcm16-ecp256
+            }
+        }
+    }
+    vipc {
+        version = 2
+        local_addrs = 10.201.0.2
+        remote_addrs = 10.201.0.1
+        proposals = aes128gcm16-prfsha256-ecp256
+        vips = 0.0.0.0
+        local {
+            auth = psk
+            id = b-vipc@ss.test
+        }
+        remote {
+            auth = psk
+            id = a-vipc@ss.test
+        }
+        children {
+            vipc-net {
+                remote_ts = 10.201.1.0/24
+                esp_proposals = aes128gcm16-ecp256
+            }
+        }
+    }
+}
+pools {
+    vippool {
+        addrs = 10.201.5.0/24
+    }
+}
+secrets {
+    ike-vip {
+        id-1 = a-vip@ss.test
+        id-2 = b-vip@ss.test
+        secret = "iketcp-vip-0123456789abcdef"
+    }
+    ike-vipc {
+        id-1 = a-vipc@ss.test
+        id-2 = b-vipc@ss.test
+        secret = "iketcp-vip-0123456789abcdef"
+    }
+}
+"#;
+
+// RFC 7296 §2.19 with strongSwan, both ways: iketcpd asks charon (a pool) for an
+// address, gets one, puts it on its device and pings from it without naming it; charon
+// asks iketcpd (`pools`) for one, installs it, and pings from it.
+#[test]
+fn strongswan_virtual_ips_both_ways() {
+    if skip_or_fail("strongswan_virtual_ips_both_ways", missing_prerequisite()) {
+        return;
+    }
+    let n = Names::new("ssv");
+    let f = Fixture::new("vip", &n.settings());
+    f.up("b");
+    std::fs::write(
+        f.state_dir().join("b/swanctl/conf.d/vip.conf"),
+        STRONGSWAN_VIP,
+    )
+    .unwrap();
+    f.sw("b", &["--load-all"]);
+    let dir = f.state_dir().join("iketcpd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let psk = psk_file(&dir, "psk", "iketcp-vip-0123456789abcdef");
+    let d = Daemon::spawn(
+        &n.ns_a,
+        &dir,
+        &format!(
+            r#"
+[daemon]
+listen = ["10.201.0.1"]
+listen_tcp = []
+control_socket = "{}"
+[tun]
+name = "ssv0"
+[[connection]]
+name = "vip"
+remote_addrs = ["10.201.0.2"]
+local_id = "a-vip@ss.test"
+remote_id = "b-vip@ss.test"
+auth = "psk"
+psk_file = "{psk}"
+ike = ["aes128gcm16-prfsha256-ecp256"]
+esp = ["aes128gcm16-ecp256"]
+vips = ["0.0.0.0"]
+remote_ts = ["10.201.2.0/24"]
+start = "start"
+[[connection]]
+name = "vipc"
+local_id = "a-vipc@ss.test"
+remote_id = "b-vipc@ss.test"
+auth = "psk"
+psk_file = "{psk}"
+ike = ["aes128gcm16-prfsha256-ecp256"]
+esp = ["aes128gcm16-ecp256"]
+local_ts = ["10.201.1.0/24"]
+pools = ["10.201.6.0/24"]
+"#,
+            dir.join("iketcpd.sock").display(),
+            psk = psk.display(),
+        ),
+    );
+    let log = || std::fs::read_to_string(&d.log).unwrap_or_default();
+    assert!(d.wait_child(), "no Child SA: {:?}\n{}", d.status(), log());
+    let s = d.status().unwrap();
+    assert_eq!(s[0].virtual_ips, ["10.201.5.1"], "{s:?}");
+    // No source named: the route's preferred source is the virtual IP.
+    let pinged = wait_until(Duration::from_secs(5), || {
+        Command::new("ip")
+            .args(["netns", "exec", &n.ns_a, "ping", "-c", "1", "-W", "1"])
+            .arg("10.201.2.1")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(pinged, "ping from the virtual IP\n{}", log());
+    let sas = f.sw("b", &["--list-sas", "--ike", "vipgw"]);
+    assert!(sas.contains("10.201.5.1"), "{sas}");
+
+    // The fixture's charon runs with `install_virtual_ip = no`: the address it will be
+    // given (the first of our pool) goes on its loopback beforehand, so that its route
+    // can name it as source.
+    ip(&n.ns_b, &["addr", "add", "10.201.6.1/32", "dev", "lo"]);
+    f.sw("b", &["--initiate", "--child", "vipc-net"]);
+    let leased = wait_until(Duration::from_secs(10), || {
+        d.status().is_some_and(|s| {
+            s.iter()
+                .any(|x| x.leased == ["10.201.6.1"] && !x.children.is_empty())
+        })
+    });
+    assert!(leased, "{:?}\n{}\n{}", d.status(), log(), f.log("b"));
+    assert!(
+        wait_until(Duration::from_secs(5), || ping(
+            &n.ns_b,
+            "10.201.6.1",
+            "10.201.1.1"
+        )),
+        "ping from charon's virtual IP\n{}",
+        f.sw("b", &["--list-sas"])
+    );
 }
