@@ -38,7 +38,11 @@ fn examples() -> Vec<String> {
 #[test]
 fn road_warrior_and_gateway_examples() {
     let blocks = examples();
-    assert_eq!(blocks.len(), 2, "the road warrior's file and the gateway's");
+    assert_eq!(
+        blocks.len(),
+        4,
+        "the road warrior's file and the gateway's, twice"
+    );
     let road = Config::parse_with_env(&blocks[0], "road.toml", &common::env)
         .unwrap()
         .runtime();
@@ -70,4 +74,28 @@ fn road_warrior_and_gateway_examples() {
         gw.peers[0].remote.ip(),
         "0.0.0.0".parse::<std::net::IpAddr>().unwrap()
     );
+}
+
+// The virtual IP pair: the road warrior asks for any IPv4 address and keeps no address
+// of its own on the device; the gateway leases from its pool, which is the peer's side.
+#[test]
+fn virtual_ip_examples() {
+    let blocks = examples();
+    let road = Config::parse_with_env(&blocks[2], "road.toml", &common::env).unwrap();
+    assert!(road.tun.as_ref().unwrap().addresses.is_empty());
+    let peer = &road.runtime().peers[0];
+    assert_eq!(peer.vips, ["0.0.0.0".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(
+        peer.children[0].local_ts,
+        [iketcp_wire::ike::TrafficSelector::ipv4_any()]
+    );
+    let gw = Config::parse_with_env(&blocks[3], "gateway.toml", &common::env)
+        .unwrap()
+        .runtime();
+    let pool = gw.peers[0].pools[0];
+    assert_eq!(
+        (pool.first().to_string(), pool.last().to_string()),
+        ("10.8.0.1".into(), "10.8.0.254".into())
+    );
+    assert_eq!(gw.peers[0].children[0].remote_ts, [pool.selector()]);
 }
