@@ -677,7 +677,12 @@ async fn write_batches<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        if wr.write_all(&batch).await.is_err() || wr.flush().await.is_err() {
+        if wr.write_all(&batch).await.is_err() {
+            break;
+        }
+        // Over TLS a flush waits until the socket took every sealed record: only when
+        // nothing else is queued, so that sealing the next batch overlaps the sending.
+        if queue.is_empty() && wr.flush().await.is_err() {
             break;
         }
     }

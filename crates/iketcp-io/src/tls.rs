@@ -24,6 +24,10 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn};
 
+/// How much sealed TLS a connection may hold beyond what its socket took: records are
+/// sealed ahead while the socket drains, not only once it has room.
+const SEAL_AHEAD: usize = 1 << 20;
+
 /// Why TLS settings could not be built.
 #[derive(Debug, Error)]
 pub enum TlsError {
@@ -166,9 +170,10 @@ impl ClientSettings {
                 warn!("TLS server certificates are not checked (tls_verify = \"none\"): IKE authenticates the peer, TLS only hides the stream");
             });
         }
-        let s = tokio_rustls::TlsConnector::from(self.config.clone())
+        let mut s = tokio_rustls::TlsConnector::from(self.config.clone())
             .connect(self.server_name.clone(), io)
             .await?;
+        s.get_mut().1.set_buffer_limit(Some(SEAL_AHEAD));
         let c = s.get_ref().1;
         let resumed = c.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
         info!(
@@ -322,9 +327,11 @@ impl ServerSettings {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        tokio_rustls::TlsAcceptor::from(self.config.clone())
+        let mut s = tokio_rustls::TlsAcceptor::from(self.config.clone())
             .accept(io)
-            .await
+            .await?;
+        s.get_mut().1.set_buffer_limit(Some(SEAL_AHEAD));
+        Ok(s)
     }
 }
 

@@ -2,7 +2,8 @@
 //! ESP), over RFC 9329 TCP and over UDP, beside plain TCP over the same veth, in one
 //! run. Two `iketcpd` in network namespaces; needs root.
 //!
-//! `cargo bench -p iketcpd --bench tunnel`
+//! `cargo bench -p iketcpd --bench tunnel` (`IKETCP_BENCH_ONLY=tcp,tls` for some only,
+//! `IKETCP_BENCH_RUNS=5` for more transfers per figure)
 
 #[path = "../tests/common/daemon.rs"]
 mod daemon;
@@ -46,6 +47,12 @@ fn runs() -> usize {
         .unwrap_or(3)
 }
 const SECS: u32 = 4;
+
+/// Whether configuration `name` (plain, tcp, tls, udp, raw, openvpn) is measured:
+/// `IKETCP_BENCH_ONLY` lists those to run, comma-separated; all by default.
+fn wanted(name: &str) -> bool {
+    std::env::var("IKETCP_BENCH_ONLY").map_or(true, |v| v.split(',').any(|w| w.trim() == name))
+}
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(f64::total_cmp);
@@ -277,18 +284,32 @@ fn main() {
         return;
     }
     let net = Net::new(&format!("{}", std::process::id() % 10_000));
-    let plain = goodput(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
-    loss(&net.b, true);
-    let plain_lossy = goodput(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
-    loss(&net.b, false);
-    let over_tcp = tunnel(&net, Carrier::Tcp).unwrap_or_default();
-    let over_tls = tunnel(&net, Carrier::Tls).unwrap_or_default();
-    let over_udp = tunnel(&net, Carrier::Udp).unwrap_or_default();
-    let raw = tunnel(&net, Carrier::Raw).unwrap_or_default();
-    let ovpn = Run {
-        mbits: openvpn(&net, false),
-        lossy_mbits: openvpn(&net, true),
-        ..Run::default()
+    let (mut plain, mut plain_lossy) = (None, None);
+    if wanted("plain") {
+        plain = goodput(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
+        loss(&net.b, true);
+        plain_lossy = goodput(&net.a, &net.b, "10.204.0.2", "10.204.0.1");
+        loss(&net.b, false);
+    }
+    let run = |name: &str, c: Carrier| {
+        if wanted(name) {
+            tunnel(&net, c).unwrap_or_default()
+        } else {
+            Run::default()
+        }
+    };
+    let over_tcp = run("tcp", Carrier::Tcp);
+    let over_tls = run("tls", Carrier::Tls);
+    let over_udp = run("udp", Carrier::Udp);
+    let raw = run("raw", Carrier::Raw);
+    let ovpn = if wanted("openvpn") {
+        Run {
+            mbits: openvpn(&net, false),
+            lossy_mbits: openvpn(&net, true),
+            ..Run::default()
+        }
+    } else {
+        Run::default()
     };
     let mb = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.0}"));
     let ratio = |x: Option<f64>, base: Option<f64>| match (x, base) {
